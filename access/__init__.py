@@ -1,0 +1,1 @@
+"""Who may do what: SMART on FHIR on django-oauth-toolkit, access contexts, consent and audit."""
