@@ -1,0 +1,177 @@
+"""Search index tables, filled at write time from the R4 SearchParameter definitions.
+
+One table per parameter type (token, string, date, reference, quantity, number, uri); each row
+belongs to the CURRENT, non-deleted version of one resource and names its `param` (the search
+parameter code, e.g. "code", "patient", "_tag"). A search is an indexed SQL query over these
+rows joined to `Resource`, never a scan of stored JSON. Conventions the query side relies on:
+
+- Identifier `:of-type` is a SearchToken row with param "<param>:of-type": system/code are the
+  identifier type's coding, `text` is the identifier value verbatim (not normalised).
+- Reference `:identifier` is a SearchToken row with param "<param>:identifier": system/code are
+  `reference.identifier.system`/`.value`.
+- Composite parameters (e.g. Observation `code-value-quantity`) are stored as ordinary rows of the
+  component types, with param "<composite-code>$<n>" (n = component index, 0-based) and a shared
+  `group_no` (> 0, unique per composite element within the resource) so that components match
+  only within the same element: join component tables on (resource_id, group_no). Plain rows have
+  `group_no` 0.
+- Dates are inclusive UTC ranges [low, high] at microsecond precision ("2024" is
+  2024-01-01T00:00:00 .. 2024-12-31T23:59:59.999999); an open end is MIN/MAX_DATE below.
+  Date-times without a zone are taken as UTC.
+- Quantities and numbers are floats (the same on SQLite and PostgreSQL; search precision ranges
+  are far wider than float error). A Range value is indexed as two rows, its low and its high.
+- Sorting by a parameter uses an aggregate per resource: MIN(low) ascending / MAX(high)
+  descending for dates, MIN(value) for strings, numbers and quantities, MIN(code) for tokens.
+"""
+
+from datetime import UTC, datetime
+
+from django.db import models
+
+from fhirstore.models.resources import Resource
+
+MIN_DATE = datetime(1, 1, 1, tzinfo=UTC)
+MAX_DATE = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+class IndexRow(models.Model):
+    """Columns every index row has; `resource` (FK, CASCADE) is declared per table."""
+
+    resource_type = models.CharField(max_length=64)
+    param = models.CharField(max_length=64)
+    group_no = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class SearchToken(IndexRow):
+    """A coded value: Coding, CodeableConcept, Identifier, code, boolean, ContactPoint, id."""
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="search_tokens")
+    system = models.CharField(max_length=255, default="")
+    code = models.CharField(max_length=255)
+    text = models.CharField(max_length=255, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["resource_type", "param", "code", "system"], name="stoken_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.param}={self.system}|{self.code}"
+
+
+class SearchString(IndexRow):
+    """A string value; `value` is normalised (casefolded, accents stripped, spaces collapsed)."""
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="search_strings")
+    value = models.CharField(max_length=255)
+    exact = models.CharField(max_length=255)
+
+    class Meta:
+        indexes = [models.Index(fields=["resource_type", "param", "value"], name="sstring_value")]
+
+    def __str__(self) -> str:
+        return f"{self.param}={self.exact}"
+
+
+class SearchDate(IndexRow):
+    """A date, dateTime, instant, Period or Timing as an inclusive UTC range."""
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="search_dates")
+    low = models.DateTimeField()
+    high = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["resource_type", "param", "low"], name="sdate_low"),
+            models.Index(fields=["resource_type", "param", "high"], name="sdate_high"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.param}={self.low.isoformat()}..{self.high.isoformat()}"
+
+
+class SearchReference(IndexRow):
+    """A reference: local (`target_type`/`target_id`), or absolute/canonical (`target_url`)."""
+
+    resource = models.ForeignKey(
+        Resource, on_delete=models.CASCADE, related_name="search_references"
+    )
+    target_type = models.CharField(max_length=64, default="")
+    target_id = models.CharField(max_length=64, default="")
+    target_url = models.CharField(max_length=255, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["resource_type", "param", "target_type", "target_id"], name="sref_target"
+            ),
+            models.Index(fields=["target_type", "target_id"], name="sref_reverse"),
+            models.Index(fields=["resource_type", "param", "target_url"], name="sref_url"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.param}={self.target_type}/{self.target_id}{self.target_url}"
+
+
+class SearchQuantity(IndexRow):
+    """A Quantity (or Money, Duration, Age ...); `canonical_*` in UCUM base units when known."""
+
+    resource = models.ForeignKey(
+        Resource, on_delete=models.CASCADE, related_name="search_quantities"
+    )
+    value = models.FloatField()
+    system = models.CharField(max_length=255, default="")
+    code = models.CharField(max_length=255, default="")
+    canonical_value = models.FloatField(null=True)
+    canonical_code = models.CharField(max_length=255, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["resource_type", "param", "code", "value"], name="squantity_code"),
+            models.Index(
+                fields=["resource_type", "param", "canonical_code", "canonical_value"],
+                name="squantity_canonical",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.param}={self.value}|{self.system}|{self.code}"
+
+
+class SearchNumber(IndexRow):
+    """A decimal or integer value."""
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="search_numbers")
+    value = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["resource_type", "param", "value"], name="snumber_value")]
+
+    def __str__(self) -> str:
+        return f"{self.param}={self.value}"
+
+
+class SearchUri(IndexRow):
+    """A uri, url or canonical value, verbatim (case-sensitive); truncated past 2,000 chars."""
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="search_uris")
+    value = models.CharField(max_length=2000)
+
+    class Meta:
+        indexes = [models.Index(fields=["resource_type", "param", "value"], name="suri_value")]
+
+    def __str__(self) -> str:
+        return f"{self.param}={self.value}"
+
+
+INDEX_TABLES: tuple[type[IndexRow], ...] = (
+    SearchToken,
+    SearchString,
+    SearchDate,
+    SearchReference,
+    SearchQuantity,
+    SearchNumber,
+    SearchUri,
+)
