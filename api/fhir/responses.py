@@ -1,0 +1,89 @@
+"""Building FHIR HTTP responses: stored bytes out, headers per https://hl7.org/fhir/R4/http.html.
+
+Also the `fhir_view` decorator every FHIR view wears: it negotiates the format, builds the access
+scope, and turns any FhirError into an OperationOutcome with its status.
+"""
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from access.scopes import scope_for_request
+from api.fhir import negotiation
+from api.fhir.outcome import error_doc, info_doc
+from fhirstore import jsontext
+from fhirstore.context import AccessScope
+from fhirstore.errors import FhirError
+from fhirstore.repository import Repository
+from fhirstore.stored import Stored, WriteResult, format_instant, http_date
+
+View = Callable[..., HttpResponse]
+
+
+def base_url() -> str:
+    return str(settings.FHIR_STORE["PUBLIC_BASE_URL"])
+
+
+def respond(request: HttpRequest, body: bytes | dict[str, Any] | None, *, status: int = 200,
+            headers: dict[str, str] | None = None) -> HttpResponse:
+    """A FHIR response; dict bodies are serialised, bytes passed through (re-indented for _pretty)."""
+    media = getattr(request, "fhir_media_type", negotiation.FHIR_JSON)
+    if isinstance(body, dict):
+        body = jsontext.dumps_pretty(body) if negotiation.pretty(request) else jsontext.dumps(body)
+    elif body is not None and negotiation.pretty(request):
+        body = jsontext.dumps_pretty(jsontext.loads(body))
+    response = HttpResponse(body or b"", status=status, content_type=f"{media}; charset=utf-8")
+    for name, value in (headers or {}).items():
+        response[name] = value
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def version_headers(stored: Stored) -> dict[str, str]:
+    return {"ETag": stored.etag, "Last-Modified": http_date(stored.last_updated)}
+
+
+def written(request: HttpRequest, result: WriteResult) -> HttpResponse:
+    """Answer a create/update/patch honouring Prefer: return=minimal|representation|OperationOutcome."""
+    stored = result.stored
+    headers = version_headers(stored)
+    headers["Location"] = f"{base_url()}/{stored.location}"
+    prefer = request.headers.get("Prefer", "").replace(" ", "").lower()
+    if "return=minimal" in prefer:
+        return respond(request, None, status=result.status, headers=headers)
+    if "return=operationoutcome" in prefer:
+        message = f"{stored.resource_type}/{stored.id} version {stored.version} stored at {format_instant(stored.last_updated)}"
+        return respond(request, info_doc(message), status=result.status, headers=headers)
+    return respond(request, stored.text, status=result.status, headers=headers)
+
+
+def error_response(request: HttpRequest, error: FhirError) -> HttpResponse:
+    return respond(request, error_doc(error), status=error.http_status, headers=error.headers)
+
+
+_NO_ACCESS = AccessScope(readable=frozenset(), writable=frozenset(), actor="anonymous")
+
+
+def fhir_view(*, methods: tuple[str, ...], public: bool = False) -> Callable[[View], View]:
+    """Wrap a view: method check (405), negotiation (406), access scope, FhirError → OperationOutcome."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                request.fhir_media_type = negotiation.response_type(request)  # type: ignore[attr-defined]
+                if request.method not in methods:
+                    raise FhirError(f"{request.method} is not allowed here", http_status=405, code="not-supported",
+                                    headers={"Allow": ", ".join(methods)})
+                scope = _NO_ACCESS if public else scope_for_request(request)
+                return view(request, Repository(scope=scope), *args, **kwargs)
+            except FhirError as error:
+                return error_response(request, error)
+
+        return csrf_exempt(wrapped)
+
+    return decorate

@@ -1,0 +1,24 @@
+"""The FHIR base URL itself: POST a batch or transaction Bundle, GET a system-level search.
+
+https://hl7.org/fhir/R4/http.html#transaction
+"""
+
+from django.http import HttpRequest, HttpResponse
+
+from api.fhir import negotiation
+from api.fhir.responses import fhir_view, respond
+from fhirstore import bundles
+from fhirstore.errors import InvalidRequest
+from fhirstore.repository import Repository
+
+
+@fhir_view(methods=("GET", "HEAD", "POST"))
+def root(request: HttpRequest, repo: Repository) -> HttpResponse:
+    if request.method == "POST":
+        doc = negotiation.read_resource(request)
+        if doc.get("resourceType") != "Bundle":
+            raise InvalidRequest("POST to the base URL takes a batch or transaction Bundle", code="invariant")
+        return respond(request, bundles.process_bundle(repo=repo, bundle=doc))
+    from api.fhir import search_views
+
+    return search_views.search_system(request, repo)
