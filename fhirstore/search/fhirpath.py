@@ -2,8 +2,10 @@
 
 `compile_path(expression, resource_type=...)` turns an expression such as
 `Observation.subject.where(resolve() is Patient) | (Observation.value as Quantity)` into a
-function over the stored JSON (a plain dict) returning `(value, type_hint)` pairs; `type_hint`
-names the FHIR type when the path resolved a choice element (`valueQuantity` -> "Quantity") or
+function `(node, root)` over the stored JSON (plain dicts; `root` is the resource, `node` where
+evaluation starts: the resource itself, or one element of a composite) returning
+`(value, type_hint)` pairs; `type_hint` names the FHIR type when the path resolved a choice
+element (`valueQuantity` -> "Quantity") or
 was cast with `as`, else None. Union branches rooted at another resource type are dropped at
 compile time, so each resource type runs only its own branches. Supported: paths, `|`, `(...)`,
 `as T` / `.as(T)` / `.ofType(T)`, `is T`, `.where(...)` with `resolve() is T` and `x = 'lit'`,
@@ -18,7 +20,7 @@ from typing import Any
 
 Item = tuple[Any, str | None]
 Step = Callable[[list[Item], dict], list[Item]]
-Extractor = Callable[[dict], list[Item]]
+Extractor = Callable[[Any, dict], list[Item]]  # (start node, root resource) -> items
 
 # FHIR data type names that can end a choice element's JSON key (valueQuantity, onsetPeriod ...).
 _CHOICE_TYPE_NAMES = """
@@ -47,8 +49,8 @@ def compile_path(expression: str, *, resource_type: str | None) -> Extractor:
     if parser.peek() is not None:
         raise Unsupported(f"unexpected '{parser.peek()}' in {expression!r}")
 
-    def extract(doc: dict) -> list[Item]:
-        return step([(doc, None)], doc)
+    def extract(node: Any, root: dict) -> list[Item]:
+        return step([(node, None)], root)
 
     return extract
 

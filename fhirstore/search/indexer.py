@@ -1,0 +1,211 @@
+"""Write-time search indexing: a resource's JSON in, its rows in the index tables out.
+
+For each parameter of the resource's type the compiled expression (`registry.compiled_for`)
+extracts element values and the parameter type's module (`types/<type>.py`) turns them into
+rows. Composite parameters index each component's values as ordinary rows with param
+"<code>$<n>" and a `group_no` shared by the components of one element (see
+`fhirstore/models/index.py`). Rows are written with one multi-row INSERT per table that has
+rows (chunked under the database's parameter limit); the repository calls this inside its
+write transaction, so rows always describe the current, non-deleted version.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from itertools import islice
+from typing import Any
+
+from django.db import connection
+
+from fhirstore.models import Resource
+from fhirstore.models.index import (
+    INDEX_TABLES,
+    IndexRow,
+    SearchDate,
+    SearchNumber,
+    SearchQuantity,
+    SearchReference,
+    SearchString,
+    SearchToken,
+    SearchUri,
+)
+from fhirstore.search import registry
+from fhirstore.search.fhirpath import Extractor, Item
+from fhirstore.search.types import date, number, quantity, reference, string, token, uri
+
+RowMaker = Callable[[list[Item]], list[tuple[Any, ...]]]
+Rows = dict[type[IndexRow], list[tuple[Any, ...]]]
+TYPES: dict[str, tuple[type[IndexRow], RowMaker]] = {
+    "token": (SearchToken, token.rows),
+    "string": (SearchString, string.rows),
+    "date": (SearchDate, date.rows),
+    "reference": (SearchReference, reference.rows),
+    "quantity": (SearchQuantity, quantity.rows),
+    "number": (SearchNumber, number.rows),
+    "uri": (SearchUri, uri.rows),
+}
+COLUMNS: dict[type[IndexRow], tuple[str, ...]] = {
+    SearchToken: token.COLUMNS,
+    SearchString: string.COLUMNS,
+    SearchDate: date.COLUMNS,
+    SearchReference: reference.COLUMNS,
+    SearchQuantity: quantity.COLUMNS,
+    SearchNumber: number.COLUMNS,
+    SearchUri: uri.COLUMNS,
+}
+# Extra token rows some parameters carry for modifiers (see the model module's docstring).
+_EXTRA_TOKENS: dict[str, tuple[str, RowMaker]] = {
+    "token": (":of-type", token.of_type_rows),
+    "reference": (":identifier", reference.identifier_rows),
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One row-producing step: values of `extract` into `table` rows under `param`."""
+
+    param: str
+    table: type[IndexRow]
+    make: RowMaker
+    extract: Extractor
+
+
+@dataclass(frozen=True)
+class CompositePlan:
+    """A composite parameter: elements from `extract`, components extracted from each element."""
+
+    extract: Extractor
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    parts: tuple[Part, ...]
+    composites: tuple[CompositePlan, ...]
+
+
+def index_resource(*, resource: Resource, doc: dict) -> None:
+    """Replace the index rows of `resource` with those of `doc` (its current JSON).
+
+    A version-1 resource is new, so it has no rows to delete: creates cost only the INSERTs.
+    """
+    if resource.version != 1:
+        unindex_resource(resource=resource)
+    _insert(_with_owner(resource, rows_for(doc)))
+
+
+def unindex_resource(*, resource: Resource) -> None:
+    """Delete every index row of `resource` (on delete, before re-indexing)."""
+    for table in INDEX_TABLES:
+        table.objects.filter(resource_id=resource.pk).delete()
+
+
+def index_resources(pairs: list[tuple[Resource, dict]]) -> None:
+    """Re-index a batch: one DELETE and at most one INSERT per table for the whole batch."""
+    ids = [resource.pk for resource, _ in pairs]
+    for table in INDEX_TABLES:
+        table.objects.filter(resource_id__in=ids).delete()
+    batch: Rows = {}
+    for resource, doc in pairs:
+        for table, rows in _with_owner(resource, rows_for(doc)).items():
+            batch.setdefault(table, []).extend(rows)
+    _insert(batch)
+
+
+def rows_for(doc: dict) -> Rows:
+    """Index rows of `doc` by table, each row `(param, group_no, *type columns)`."""
+    plan = plan_for(doc.get("resourceType", ""))
+    out: Rows = {}
+    for part in plan.parts:
+        made = part.make(part.extract(doc, doc))
+        if made:
+            out.setdefault(part.table, []).extend((part.param, 0, *row) for row in made)
+    group = 0
+    for composite in plan.composites:
+        for element in composite.extract(doc, doc):
+            group += 1
+            _composite_rows(composite, element, group, doc, out)
+    return out
+
+
+def _composite_rows(
+    composite: CompositePlan, element: Item, group: int, doc: dict, out: Rows
+) -> None:
+    """Rows of one composite element, only when every component has a value (else none match)."""
+    made = [part.make(part.extract(element[0], doc)) for part in composite.parts]
+    if not all(made):
+        return
+    for part, rows in zip(composite.parts, made, strict=True):
+        out.setdefault(part.table, []).extend((part.param, group, *row) for row in rows)
+
+
+@cache
+def plan_for(resource_type: str) -> Plan:
+    """What to extract for `resource_type`, compiled once per process."""
+    compiled, _ = registry.compiled_for(resource_type)
+    parts: list[Part] = []
+    composites: list[CompositePlan] = []
+    for item in compiled:
+        kind = item.param.type
+        if kind == "composite":
+            composites.append(_composite_plan(item))
+            continue
+        table, make = TYPES[kind]
+        parts.append(Part(item.param.code, table, make, item.extract))
+        if kind in _EXTRA_TOKENS:
+            suffix, extra = _EXTRA_TOKENS[kind]
+            parts.append(Part(item.param.code + suffix, SearchToken, extra, item.extract))
+    return Plan(parts=tuple(parts), composites=tuple(composites))
+
+
+def _composite_plan(item: registry.Compiled) -> CompositePlan:
+    parts = []
+    for position, (component, extract) in enumerate(item.parts):
+        table, make = TYPES[component.type]
+        parts.append(Part(f"{item.param.code}${position}", table, make, extract))
+    return CompositePlan(extract=item.extract, parts=tuple(parts))
+
+
+def _with_owner(resource: Resource, rows: Rows) -> Rows:
+    prefix = (resource.pk, resource.resource_type)
+    return {table: [prefix + row for row in table_rows] for table, table_rows in rows.items()}
+
+
+def _insert(rows: Rows) -> None:
+    """One multi-row INSERT per table (chunked under the backend's parameter limit)."""
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        for table, table_rows in rows.items():
+            columns = ("resource_id", "resource_type", "param", "group_no", *COLUMNS[table])
+            for chunk in _chunks(_adapted(table, table_rows), _chunk_size(len(columns))):
+                cursor.execute(*_statement(table, columns, chunk))
+
+
+def _statement(table: type[IndexRow], columns: tuple[str, ...], chunk: list[tuple]) -> tuple:
+    quote = connection.ops.quote_name
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = (
+        f"INSERT INTO {quote(table._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES {', '.join([one] * len(chunk))}"
+    )
+    return sql, [value for row in chunk for value in row]
+
+
+def _adapted(table: type[IndexRow], rows: list[tuple]) -> Iterable[tuple]:
+    """Date rows through the backend's adapter (SQLite stores text), others as they are."""
+    if table is not SearchDate:
+        return rows
+    adapt = connection.ops.adapt_datetimefield_value
+    return (row[:4] + (adapt(row[4]), adapt(row[5])) for row in rows)
+
+
+def _chunk_size(width: int) -> int:
+    limit = connection.features.max_query_params or 30000
+    return max(1, min(limit, 30000) // width)
+
+
+def _chunks(rows: Iterable[tuple], size: int) -> Iterable[list[tuple]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
