@@ -1,0 +1,151 @@
+"""Run a parsed search: the matching rows as one SQL query over the index tables, one page of
+them in keyset order, the included resources, and the total.
+
+Queries per search: one for the page, one per include level, and one count when a total is due.
+Totals (`_total`): `none` gives none; `accurate` and `estimate` count (an estimate is not cheaper
+to get right on SQLite, so both count); by default the first page carries an accurate total
+(free when the results fit on it) and later pages carry none, so following `next` links never
+repeats a count. https://hl7.org/fhir/R4/search.html
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from fhirstore.context import AccessScope
+from fhirstore.errors import NotSupported
+from fhirstore.models import CompartmentMember, Resource
+from fhirstore.search.access import allowed_q, check_readable
+from fhirstore.search.criteria import criterion_q
+from fhirstore.search.includes import included_rows
+from fhirstore.search.paging import (
+    Boundary,
+    after,
+    boundary_of,
+    decode_cursor,
+    encode_cursor,
+    ordered,
+)
+from fhirstore.search.request import SearchRequest
+from fhirstore.search.result import ROW_FIELDS, Row, SearchResult
+
+
+def execute_search(
+    *, request: SearchRequest, scope: AccessScope, compartment: tuple[str, str] | None = None
+) -> SearchResult:
+    """The page of `request` the caller may see; `compartment` is ("Patient", id) for
+    `GET /Patient/{id}/[type]` (https://hl7.org/fhir/R4/search.html#compartments)."""
+    check_readable(scope, request.searched_types)
+    rows = matching_rows(request=request, scope=scope, compartment=compartment)
+    if request.summary == "count" or request.count == 0:
+        total = None if request.total == "none" else rows.count()
+        return SearchResult(request=request, total=total)
+    context = cursor_context(request, compartment)
+    boundary = decode_cursor(request.cursor, request.sort, context) if request.cursor else None
+    page = _page(rows, request, boundary)
+    included = included_rows(
+        page=page.rows,
+        includes=request.includes,
+        revincludes=request.revincludes,
+        allowed=allowed_q(scope),
+    )
+    return SearchResult(
+        request=request,
+        matches=page.rows,
+        included=included,
+        total=_total(request, rows, page, boundary),
+        next_cursor=_next_cursor(page, boundary, request, context),
+        previous_cursor=_previous_cursor(page, boundary, request, context),
+    )
+
+
+def matching_rows(
+    *, request: SearchRequest, scope: AccessScope, compartment: tuple[str, str] | None = None
+) -> QuerySet[Resource]:
+    """Every current resource matching the request's criteria that the caller may see."""
+    types = request.searched_types
+    allowed = allowed_q(scope, types)
+    rows = Resource.objects.filter(allowed, deleted=False)
+    if types:
+        rows = rows.filter(resource_type__in=types)
+    if compartment is not None:
+        rows = rows.filter(_compartment_q(compartment, types))
+    for criterion in request.criteria:
+        rows = rows.filter(criterion_q(criterion, types=types, allowed=allowed))
+    return rows
+
+
+def _compartment_q(compartment: tuple[str, str], types: tuple[str, ...]) -> Q:
+    kind, owner = compartment
+    if kind != "Patient":
+        raise NotSupported(f"Compartment searches are supported for Patient, not {kind}")
+    members = CompartmentMember.objects.filter(patient_id=owner)
+    if types:
+        members = members.filter(resource_type__in=types)
+    return Q(pk__in=members.values("resource_id"))
+
+
+def cursor_context(request: SearchRequest, compartment: tuple[str, str] | None) -> str:
+    """What a cursor is bound to: the search it was issued for (type, compartment, criteria)."""
+    criteria = sorted(f"{c.name}={c.raw}" for c in request.criteria)
+    return f"{request.resource_type}|{request.types}|{compartment}|{criteria}"
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A page of rows, whether more lie beyond it (in the paging direction), and its two ends."""
+
+    rows: list[Row]
+    more: bool
+    head: Boundary | None = None
+    tail: Boundary | None = None
+
+
+def _page(rows: QuerySet[Resource], request: SearchRequest, boundary: Boundary | None) -> _Page:
+    backwards = boundary is not None and boundary.backwards
+    rows = ordered(rows, request.sort, backwards=backwards)
+    if boundary is not None:
+        rows = rows.filter(after(boundary, request.sort))
+    keys = [f"_s{n}" for n in range(len(request.sort))]
+    fetched = list(rows.values(*ROW_FIELDS, *keys)[: request.count + 1])
+    more = len(fetched) > request.count
+    fetched = fetched[: request.count]
+    if backwards:
+        fetched.reverse()
+    if not fetched:
+        return _Page(rows=[], more=more)
+    return _Page(
+        rows=[Row.of(values) for values in fetched],
+        more=more,
+        head=boundary_of(fetched[0], request.sort, backwards=True),
+        tail=boundary_of(fetched[-1], request.sort, backwards=False),
+    )
+
+
+def _next_cursor(
+    page: _Page, boundary: Boundary | None, request: SearchRequest, context: str
+) -> str | None:
+    came_back = boundary is not None and boundary.backwards
+    if page.tail is None or not (page.more or came_back):
+        return None
+    return encode_cursor(page.tail, request.sort, context)
+
+
+def _previous_cursor(
+    page: _Page, boundary: Boundary | None, request: SearchRequest, context: str
+) -> str | None:
+    if page.head is None or boundary is None or (boundary.backwards and not page.more):
+        return None
+    return encode_cursor(page.head, request.sort, context)
+
+
+def _total(
+    request: SearchRequest, rows: QuerySet[Resource], page: _Page, boundary: Boundary | None
+) -> int | None:
+    if request.total == "none":
+        return None
+    if boundary is None and not page.more:
+        return len(page.rows)
+    if request.total in ("accurate", "estimate") or boundary is None:
+        return rows.count()
+    return None

@@ -1,0 +1,139 @@
+"""Sorting and keyset paging of search results.
+
+Each `_sort` key becomes one value per resource, taken from the index rows: the earliest `low`
+(ascending) or latest `high` (descending) for dates, the smallest or largest value for the other
+types; `_lastUpdated` and `_id` come from the resource row. The resource's primary key breaks ties,
+so the order is total and a page boundary is a point, not an offset: rows written after the first
+page was served can appear on later pages in their place but never shift or repeat others.
+A resource without the value sorts last for dates and numbers, and as "" for text (first
+ascending). Cursors carry the boundary, signed and time-limited with `django.core.signing`.
+https://hl7.org/fhir/R4/search.html#sort
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from functools import reduce
+from operator import or_
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.expressions import Expression
+from django.db.models.functions import Coalesce
+
+from fhirstore.errors import InvalidRequest
+from fhirstore.models import Resource
+from fhirstore.models.index import (
+    MAX_DATE,
+    MIN_DATE,
+    SearchDate,
+    SearchNumber,
+    SearchQuantity,
+    SearchReference,
+    SearchString,
+    SearchToken,
+    SearchUri,
+)
+from fhirstore.search.request import SortKey
+
+_SALT = "fhirstore.search.cursor"
+_BIG = 1e300
+# (table, ascending column, descending column, value when missing ascending / descending)
+_SORT_COLUMNS: dict[str, tuple[Any, str, str, Any, Any]] = {
+    "date": (SearchDate, "low", "high", MAX_DATE, MIN_DATE),
+    "string": (SearchString, "value", "value", "", ""),
+    "token": (SearchToken, "code", "code", "", ""),
+    "uri": (SearchUri, "value", "value", "", ""),
+    "reference": (SearchReference, "target_id", "target_id", "", ""),
+    "number": (SearchNumber, "value", "value", _BIG, -_BIG),
+    "quantity": (SearchQuantity, "value", "value", _BIG, -_BIG),
+}
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """Where a page starts: after (or, going back, before) this row's sort values."""
+
+    values: tuple[Any, ...]
+    pk: int
+    backwards: bool = False
+
+
+def sort_expression(key: SortKey) -> Expression:
+    """One comparable value per resource for `key` (never NULL, see the module docstring)."""
+    if key.code == "_lastUpdated":
+        return F("last_updated")
+    if key.code == "_id":
+        return F("logical_id")
+    model, asc_column, desc_column, asc_missing, desc_missing = _SORT_COLUMNS[key.type]
+    column = desc_column if key.descending else asc_column
+    rows = model.objects.filter(resource_id=OuterRef("pk"), param=key.code)
+    first = rows.order_by(f"-{column}" if key.descending else column).values(column)[:1]
+    return Coalesce(Subquery(first), Value(desc_missing if key.descending else asc_missing))
+
+
+def ordered(
+    rows: QuerySet[Resource], keys: tuple[SortKey, ...], *, backwards: bool = False
+) -> QuerySet[Resource]:
+    """`rows` annotated with `_s0`.. and ordered by the keys then pk (reversed going back)."""
+    rows = rows.annotate(**{f"_s{n}": sort_expression(key) for n, key in enumerate(keys)})
+    order = [f"{'-' if key.descending != backwards else ''}_s{n}" for n, key in enumerate(keys)]
+    return rows.order_by(*order, "-pk" if backwards else "pk")
+
+
+def after(boundary: Boundary, keys: tuple[SortKey, ...]) -> Q:
+    """Rows strictly after the boundary in the sort order (before it when going back)."""
+    names = [f"_s{n}" for n in range(len(keys))] + ["pk"]
+    descending = [key.descending for key in keys] + [False]
+    values = [*boundary.values, boundary.pk]
+    branches = []
+    for n, name in enumerate(names):
+        equal = {names[m]: values[m] for m in range(n)}
+        op = "lt" if descending[n] != boundary.backwards else "gt"
+        branches.append(Q(**equal, **{f"{name}__{op}": values[n]}))
+    return reduce(or_, branches)
+
+
+def boundary_of(row: dict[str, Any], keys: tuple[SortKey, ...], *, backwards: bool) -> Boundary:
+    values = tuple(row[f"_s{n}"] for n in range(len(keys)))
+    return Boundary(values=values, pk=row["pk"], backwards=backwards)
+
+
+def _signature(keys: tuple[SortKey, ...], context: str) -> str:
+    spec = ",".join(f"{'-' if k.descending else ''}{k.code}" for k in keys) + "|" + context
+    return hashlib.sha256(spec.encode()).hexdigest()[:16]
+
+
+def encode_cursor(boundary: Boundary, keys: tuple[SortKey, ...], context: str) -> str:
+    """An opaque, signed cursor; `context` ties it to the search it came from."""
+    values = [v.isoformat() if isinstance(v, datetime) else v for v in boundary.values]
+    payload = {
+        "v": values,
+        "k": boundary.pk,
+        "b": boundary.backwards,
+        "s": _signature(keys, context),
+    }
+    return signing.dumps(payload, salt=_SALT, compress=True)
+
+
+def decode_cursor(cursor: str, keys: tuple[SortKey, ...], context: str) -> Boundary:
+    """The boundary in a cursor; a tampered, expired or foreign one is a 400."""
+    max_age = int(settings.FHIR_STORE.get("CURSOR_MAX_AGE", 3600))
+    try:
+        payload = signing.loads(cursor, salt=_SALT, max_age=max_age)
+    except signing.SignatureExpired:
+        raise InvalidRequest("The paging cursor has expired; start the search again") from None
+    except signing.BadSignature:
+        raise InvalidRequest("The paging cursor is not valid", expression=("_cursor",)) from None
+    if payload.get("s") != _signature(keys, context) or len(payload["v"]) != len(keys):
+        raise InvalidRequest("The paging cursor belongs to another search", expression=("_cursor",))
+    values = tuple(_restore(v, key) for v, key in zip(payload["v"], keys, strict=True))
+    return Boundary(values=values, pk=int(payload["k"]), backwards=bool(payload["b"]))
+
+
+def _restore(value: Any, key: SortKey) -> Any:
+    if key.type == "date" and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value

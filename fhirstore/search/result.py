@@ -1,0 +1,45 @@
+"""What a search returns to the layer that renders it: rows carrying their stored JSON text (never
+re-parsed), the total, and the cursors of the neighbouring pages."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from fhirstore.search.request import SearchRequest
+
+ROW_FIELDS = ("pk", "resource_type", "logical_id", "version", "last_updated", "text")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One current resource version as stored."""
+
+    pk: int
+    resource_type: str
+    id: str
+    version: int
+    last_updated: datetime
+    text: str
+
+    @classmethod
+    def of(cls, values: dict) -> "Row":
+        """From a `.values(*ROW_FIELDS)` dict."""
+        return cls(
+            pk=values["pk"],
+            resource_type=values["resource_type"],
+            id=values["logical_id"],
+            version=values["version"],
+            last_updated=values["last_updated"],
+            text=values["text"],
+        )
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A page of matches, the resources `_include`/`_revinclude` brought, and paging state."""
+
+    request: SearchRequest
+    matches: list[Row] = field(default_factory=list)
+    included: list[Row] = field(default_factory=list)
+    total: int | None = None
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
