@@ -150,8 +150,8 @@ class Repository:
             current = writes.lock_current(resource_type, logical_id)
             self._check_write(resource_type, doc, current)
             writes.check_if_match(current, if_match)
+            created = current is None or current.deleted
             stored = writes.write_version(current=current, doc=doc, resource_type=resource_type, logical_id=logical_id, method="PUT")
-        created = current is None or current.deleted
         return WriteResult(stored, 201 if created else 200, created=created)
 
     def conditional_update(self, *, resource_type: str, query: str, doc: dict[str, Any], if_match: str | None = None) -> WriteResult:

@@ -7,8 +7,10 @@ from django.http import HttpRequest, HttpResponse
 
 from api.fhir import negotiation
 from api.fhir.responses import fhir_view, respond
-from fhirstore import bundles
-from fhirstore.errors import InvalidRequest
+from django.views.decorators.csrf import csrf_exempt
+
+from api.fhir.outcome import error_doc
+from fhirstore.errors import InvalidRequest, NotFound
 from fhirstore.repository import Repository
 
 
@@ -18,7 +20,15 @@ def root(request: HttpRequest, repo: Repository) -> HttpResponse:
         doc = negotiation.read_resource(request)
         if doc.get("resourceType") != "Bundle":
             raise InvalidRequest("POST to the base URL takes a batch or transaction Bundle", code="invariant")
+        from fhirstore import bundles
+
         return respond(request, bundles.process_bundle(repo=repo, bundle=doc))
     from api.fhir import search_views
 
     return search_views.search_system(request, repo)
+
+
+@csrf_exempt
+def unknown_route(request: HttpRequest) -> HttpResponse:
+    error = NotFound(f"No FHIR interaction is served at {request.path}")
+    return respond(request, error_doc(error), status=404)

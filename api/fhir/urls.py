@@ -21,3 +21,6 @@ urlpatterns = [
     re_path(rf"^/{TYPE}/{ID}/_history/?$", views.instance_history, name="fhir-instance-history"),
     re_path(rf"^/{TYPE}/{ID}/_history/{VID}/?$", views.vread, name="fhir-vread"),
 ]
+
+# Anything else under /fhir is an unknown route: an OperationOutcome 404, never Django's HTML page.
+urlpatterns.append(re_path(r"^.*$", system.unknown_route, name="fhir-unknown"))
