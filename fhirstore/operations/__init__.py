@@ -1,0 +1,1 @@
+"""FHIR $operations, one module each (STYLE.md section 13)."""

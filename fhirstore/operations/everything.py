@@ -1,0 +1,133 @@
+"""`Patient/{id}/$everything` and `Patient/$everything`: every resource in the patient's
+compartment (the patient included), plus the resources they refer to that belong to no patient
+(practitioners, organisations, locations, medications), as a searchset streamed from stored text.
+
+`_since` keeps resources updated at or after an instant, `_type` limits the types, `_count` pages
+(keyset on the row id, with signed cursors as in search); without `_count` everything comes in
+one streamed Bundle with flat memory (rows are iterated in chunks). Referenced resources come on
+the first page, as `include` entries. https://hl7.org/fhir/R4/operation-patient-everything.html
+"""
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from fhirstore.context import AccessScope
+from fhirstore.errors import NotFound
+from fhirstore.models import CompartmentMember, Resource
+from fhirstore.models.index import SearchReference
+from fhirstore.search.access import allowed_q, check_readable
+from fhirstore.search.bundle import searchset_chunks
+from fhirstore.search.paging import Boundary, decode_cursor, encode_cursor
+from fhirstore.search.request import SearchRequest
+from fhirstore.search.result import ROW_FIELDS, Row, SearchResult
+from fhirstore.search.result_params import CURSOR, parse_count, parse_types
+from fhirstore.search.values import parse_date_range
+
+CHUNK = 500
+
+
+def everything_chunks(
+    *,
+    patient_id: str | None,
+    params: list[tuple[str, str]],
+    scope: AccessScope,
+    base_url: str,
+    path: str,
+) -> Iterator[bytes]:
+    """The Bundle of `$everything` in pieces; errors are raised before the first piece."""
+    check_readable(scope, ("Patient",))
+    options = _options(params)
+    if patient_id is not None:
+        _check_patient(patient_id, scope)
+    members = _members(patient_id, scope, options)
+    rows = Resource.objects.filter(pk__in=members.values("resource_id"), deleted=False)
+    rows = rows.filter(allowed_q(scope), _since_q(options)).order_by("pk")
+    return _stream(rows, members, options, scope, base_url, path, patient_id)
+
+
+def _options(params: list[tuple[str, str]]) -> dict[str, Any]:
+    options: dict[str, Any] = {"echo": []}
+    for name, raw in params:
+        if name == "_since":
+            options["since"] = parse_date_range(raw, "_since")[0]
+        elif name == "_type":
+            options["types"] = parse_types(raw)
+        elif name == "_count":
+            options["count"] = parse_count(raw)
+        elif name == CURSOR:
+            options["cursor"] = raw
+            continue
+        elif name not in ("_format", "_pretty", "start", "end"):
+            continue
+        options["echo"].append((name, raw))
+    return options
+
+
+def _check_patient(patient_id: str, scope: AccessScope) -> None:
+    found = Resource.objects.filter(
+        allowed_q(scope), resource_type="Patient", logical_id=patient_id, deleted=False
+    )
+    if not found.exists():
+        raise NotFound(f"Patient/{patient_id} is not known")
+
+
+def _members(patient_id: str | None, scope: AccessScope, options: dict[str, Any]) -> QuerySet:
+    members = CompartmentMember.objects.all()
+    if patient_id is not None:
+        members = members.filter(patient_id=patient_id)
+    elif scope.patient_ids is not None:
+        members = members.filter(patient_id__in=sorted(scope.patient_ids))
+    if options.get("types"):
+        members = members.filter(resource_type__in=options["types"])
+    return members
+
+
+def _since_q(options: dict[str, Any]) -> Q:
+    return Q(last_updated__gte=options["since"]) if "since" in options else Q()
+
+
+def _referenced(members: QuerySet, scope: AccessScope, options: dict[str, Any]) -> list[Row]:
+    """Resources the compartment refers to that are in no patient's compartment."""
+    refs = SearchReference.objects.filter(
+        resource_id__in=members.values("resource_id"),
+        target_type=OuterRef("resource_type"),
+        target_id=OuterRef("logical_id"),
+    )
+    outside = CompartmentMember.objects.filter(resource_id=OuterRef("pk"))
+    rows = Resource.objects.filter(Exists(refs), ~Exists(outside), allowed_q(scope), deleted=False)
+    if options.get("types"):
+        rows = rows.filter(resource_type__in=options["types"])
+    return [Row.of(v) for v in rows.filter(_since_q(options)).order_by("pk").values(*ROW_FIELDS)]
+
+
+def _stream(
+    rows: QuerySet,
+    members: QuerySet,
+    options: dict[str, Any],
+    scope: AccessScope,
+    base_url: str,
+    path: str,
+    patient_id: str | None,
+) -> Iterator[bytes]:
+    request = SearchRequest(resource_type="Patient", echo=tuple(options["echo"]))
+    context = f"$everything|{patient_id}|{options.get('types')}|{options.get('since')}"
+    count = options.get("count")
+    boundary = decode_cursor(options["cursor"], (), context) if "cursor" in options else None
+    if boundary is not None:
+        rows = rows.filter(pk__gt=boundary.pk)
+    included = _referenced(members, scope, options) if boundary is None else []
+    if count is None:
+        matches = (Row.of(v) for v in rows.values(*ROW_FIELDS).iterator(chunk_size=CHUNK))
+        result = SearchResult(request=request, included=included)
+        return searchset_chunks(result=result, base_url=base_url, path=path, matches=matches)
+    page = [Row.of(v) for v in rows.values(*ROW_FIELDS)[: count + 1]]
+    next_cursor = None
+    if len(page) > count:
+        page = page[:count]
+        next_cursor = encode_cursor(Boundary(values=(), pk=page[-1].pk), (), context)
+    request = replace(request, count=count, cursor=options.get("cursor"))
+    result = SearchResult(request=request, matches=page, included=included, next_cursor=next_cursor)
+    return iter(list(searchset_chunks(result=result, base_url=base_url, path=path)))
