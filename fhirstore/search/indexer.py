@@ -9,6 +9,7 @@ rows (chunked under the database's parameter limit); the repository calls this i
 write transaction, so rows always describe the current, non-deleted version.
 """
 
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -201,8 +202,17 @@ def _adapted(table: type[IndexRow], rows: list[tuple]) -> Iterable[tuple]:
 
 
 def _chunk_size(width: int) -> int:
-    limit = connection.features.max_query_params or 30000
-    return max(1, min(limit, 30000) // width)
+    return max(1, _max_params() // width)
+
+
+@cache
+def _max_params() -> int:
+    """Parameters one statement may bind: SQLite's compiled limit (Django assumes an old 999),
+    else a bound well under PostgreSQL's 65,535."""
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        return min(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 30000)
+    return 30000
 
 
 def _chunks(rows: Iterable[tuple], size: int) -> Iterable[list[tuple]]:

@@ -17,8 +17,16 @@ from pathlib import Path
 
 from fhirstore.search.fhirpath import Extractor, Unsupported, compile_path
 
-DEFINITIONS = Path(__file__).resolve().parent.parent / "data" / "search-parameters.json"
+DATA = Path(__file__).resolve().parent.parent / "data"
+DEFINITIONS = DATA / "search-parameters.json"
+# The patient compartment definition lists every R4 resource type, with or without own params.
+TYPES_SOURCE = DATA / "compartmentdefinition-patient.json"
 COMMON_BASES = ("Resource", "DomainResource")
+# R4 errata: this composite pairs the relatesto (reference) definition with the expression `code`
+# and relation (token) with `target`; the expressions are swapped so each matches its type.
+COMPONENT_ERRATA = {
+    "http://hl7.org/fhir/SearchParameter/DocumentReference-relationship": ("target", "code"),
+}
 PARAM_TYPES = ("number", "date", "string", "token", "reference", "composite", "quantity", "uri")
 
 
@@ -51,6 +59,7 @@ class Registry:
 
     by_type: dict[str, dict[str, SearchParam]]
     common: dict[str, SearchParam]
+    types: frozenset[str]
     unsupported: dict[str, str]  # url -> reason
 
 
@@ -65,8 +74,8 @@ def param(resource_type: str, code: str) -> SearchParam | None:
 
 
 def resource_types() -> tuple[str, ...]:
-    """Every resource type some definition names as its base (excluding Resource/DomainResource)."""
-    return tuple(sorted(registry().by_type))
+    """Every R4 resource type (each has at least the common parameters)."""
+    return tuple(sorted(registry().types))
 
 
 def unsupported() -> dict[str, str]:
@@ -91,16 +100,19 @@ def registry() -> Registry:
         for base in search_param.base:
             target = common if base in COMMON_BASES else by_type.setdefault(base, {})
             target[search_param.code] = search_param
-    return Registry(by_type=by_type, common=common, unsupported=rejected)
+    with TYPES_SOURCE.open("rb") as handle:
+        types = frozenset(entry["code"] for entry in json.load(handle)["resource"])
+    return Registry(
+        by_type=by_type, common=common, types=types | set(by_type), unsupported=rejected
+    )
 
 
 @cache
 def _params_for(resource_type: str) -> dict[str, SearchParam]:
     reg = registry()
-    own = reg.by_type.get(resource_type)
-    if own is None:
+    if resource_type not in reg.types:
         return {}
-    return {**reg.common, **own}
+    return {**reg.common, **reg.by_type.get(resource_type, {})}
 
 
 def _build(definition: dict, by_url: dict[str, dict]) -> tuple[SearchParam | None, str]:
@@ -108,7 +120,9 @@ def _build(definition: dict, by_url: dict[str, dict]) -> tuple[SearchParam | Non
     kind = definition["type"]
     if not expression or kind not in PARAM_TYPES:
         return None, f"type {kind} without a FHIRPath expression"
-    components = tuple(_component(c, by_url) for c in definition.get("component", ()))
+    parts = definition.get("component", ())
+    expressions = COMPONENT_ERRATA.get(definition["url"]) or [c["expression"] for c in parts]
+    components = tuple(_component(c, e, by_url) for c, e in zip(parts, expressions, strict=True))
     search_param = SearchParam(
         code=definition["code"],
         type=kind,
@@ -122,12 +136,12 @@ def _build(definition: dict, by_url: dict[str, dict]) -> tuple[SearchParam | Non
     return search_param, ""
 
 
-def _component(component: dict, by_url: dict[str, dict]) -> Component:
+def _component(component: dict, expression: str, by_url: dict[str, dict]) -> Component:
     target = by_url.get(component["definition"], {})
     return Component(
         code=target.get("code", component["definition"].rsplit("/", 1)[-1]),
         type=target.get("type", ""),
-        expression=component["expression"],
+        expression=expression,
     )
 
 
