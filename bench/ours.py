@@ -1,0 +1,147 @@
+"""Our server as it runs in production: gunicorn, DEBUG off, PostgreSQL, a real bearer token.
+
+`start()` recreates the `bench` database, migrates it, mints a `system/*.*` token with
+`manage.py issue_token` (a backend-services grant, as an integrator holds), and starts gunicorn
+with `backend.wsgi`. Nothing in the project is changed for the benchmark. Run alone:
+`python -m bench.ours serve` (prints the token; Ctrl-C stops it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+from bench.procs import Server, spawn, wait_until_up
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".venv" / "bin" / "python"
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_WORKERS = 2 * (os.cpu_count() or 1) + 1
+
+
+def environment(*, database: str) -> dict[str, str]:
+    """The production-like environment: PostgreSQL, DEBUG off, a secret key, quiet logs."""
+    return {
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdef",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_CONN_MAX_AGE": "600",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "backend.settings",
+    }
+
+
+def recreate_database(database: str) -> None:
+    """Drop and create `database` on the local PostgreSQL (fresh data for each run)."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
+
+
+def manage(*args: str, env: dict[str, str]) -> str:
+    """Run `manage.py` with `env` and return its stdout; fail loudly with its stderr."""
+    done = subprocess.run(
+        [str(PYTHON), "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Migrate; apps whose migrations aren't generated yet get tables straight from the models."""
+    manage("migrate", "--noinput", env=env)
+    # Until the lead commits migrations, fhirstore has an empty migrations package; build its
+    # tables from the models (same schema, same indexes) so the benchmark can still run.
+    unmigrated = {**env, "DJANGO_SETTINGS_MODULE": "bench.schema_settings"}
+    manage("migrate", "--run-syncdb", "--noinput", env=unmigrated)
+
+
+def mint_token(env: dict[str, str]) -> str:
+    """A fresh bearer token with system/*.* for the bench client (the lead's issue_token)."""
+    out = manage(
+        "issue_token", "--client", "bench", "--scope", "system/*.*", "--hours", "24", env=env
+    )
+    return out.strip().splitlines()[-1]
+
+
+def start(
+    *,
+    port: int = 8000,
+    database: str = "bench",
+    workers: int = DEFAULT_WORKERS,
+    threads: int = 1,
+    fresh: bool = True,
+    log_path: Path | None = None,
+) -> Server:
+    """Start gunicorn on `port` against `database` (recreated when `fresh`) and wait for it."""
+    env = environment(database=database)
+    env["FHIR_BASE_URL"] = f"http://127.0.0.1:{port}/fhir"
+    if fresh:
+        recreate_database(database)
+        migrate(env)
+    token = os.environ.get("FHIR_BENCH_TOKEN") or mint_token(env)
+    argv = [
+        str(GUNICORN),
+        "backend.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        "600",
+        "--graceful-timeout",
+        "10",
+    ]
+    if threads > 1:
+        argv += ["--worker-class", "gthread", "--threads", str(threads)]
+    proc = spawn(
+        argv, env=env, cwd=ROOT, log_path=log_path or ROOT / "bench" / ".work" / "ours.log"
+    )
+    server = Server(
+        name="ours",
+        base_url=f"http://127.0.0.1:{port}/fhir",
+        proc=proc,
+        token=token,
+        notes={"workers": str(workers), "threads": str(threads)},
+    )
+    wait_until_up(server, path="/metadata")
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run our server as in production for benchmarks.")
+    parser.add_argument("action", choices=["serve"])
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--keep-data", action="store_true", help="don't recreate the database")
+    args = parser.parse_args()
+    # A plain SIGTERM (timeout, kill) must still stop the server below, not orphan it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server = start(
+        port=args.port, workers=args.workers, threads=args.threads, fresh=not args.keep_data
+    )
+    print(f"serving {server.base_url}\nexport FHIR_BENCH_TOKEN={server.token}", flush=True)
+    try:
+        server.proc.wait()
+    except KeyboardInterrupt:
+        sys.exit(0)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
