@@ -33,7 +33,9 @@ FHIR_TYPE_OF_KIND = {
 class Account(models.Model):
     """A login linked to the FHIR identity it acts as."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account"
+    )
     kind = models.CharField(max_length=20, choices=AccountKind.choices)
     fhir_id = models.CharField(max_length=64, blank=True, default="")
 
@@ -68,7 +70,7 @@ def _launch_id() -> str:
 
 
 class LaunchContext(models.Model):
-    """An EHR launch: the context an EHR created, redeemed through the `launch` authorize parameter."""
+    """An EHR launch: context an EHR created, redeemed by the `launch` authorize parameter."""
 
     launch_id = models.CharField(max_length=64, unique=True, default=_launch_id)
     patient_id = models.CharField(max_length=64)
@@ -81,7 +83,7 @@ class LaunchContext(models.Model):
 
 
 class ClientKeys(models.Model):
-    """Public keys of a backend-services client: an inline JWKS, or a URL the JWKS is fetched from."""
+    """Public keys of a backend-services client: an inline JWKS, or a URL to fetch it from."""
 
     application = models.OneToOneField(
         oauth2_settings.APPLICATION_MODEL, on_delete=models.CASCADE, related_name="client_keys"
