@@ -31,6 +31,19 @@ Reference SampledData Signature Timing ContactDetail Contributor DataRequirement
 ParameterDefinition RelatedArtifact TriggerDefinition UsageContext Dosage Meta
 """
 CHOICE_TYPES = frozenset(_CHOICE_TYPE_NAMES.split())
+# Element names that are choices (`value[x]`) somewhere in R4: only these are looked up by
+# prefix when absent, so a missing plain element costs one dict lookup, not a scan of keys.
+_CHOICE_ELEMENT_NAMES = """
+abatement additive age allowed amount answer asNeeded author born bounds characteristic chargeItem
+citeAs code collected concentration content created date deceased defaultValue definition detail
+diagnosis dose doseNumber due duration effective entity event example fastingStatus fixed
+identified indication item legallyBinding location manufacturer maxValue medication minValue
+minimumVolume module multipleBirth name occurred occurrence offset onset participantEffective
+pattern performed period presentation probability procedure product quantity rate reported
+scheduled seriesDoses serviced source start statusReason strength studyEffective subject substance
+substanceDefinition target time timing topic used value when
+"""
+CHOICE_ELEMENTS = frozenset(_CHOICE_ELEMENT_NAMES.split())
 _ROOTS = ("Resource", "DomainResource")
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<num>\d+)|(?P<op>!=|[.|()\[\],=%])"
@@ -80,6 +93,7 @@ def _flatten(value: Any, hint: str | None, out: list[Item]) -> None:
 def _child(name: str, cast: str | None = None) -> Step:
     """`.name`, resolving choice elements (`value` finds `valueQuantity`, hint "Quantity")."""
     typed_key = name + cast[0].upper() + cast[1:] if cast else None
+    is_choice = name in CHOICE_ELEMENTS
 
     def step(items: list[Item], root: dict) -> list[Item]:
         out: list[Item] = []
@@ -90,7 +104,7 @@ def _child(name: str, cast: str | None = None) -> Step:
                 _flatten(value.get(typed_key, value.get(name)), cast, out)
             elif name in value:
                 _flatten(value[name], None, out)
-            else:
+            elif is_choice:
                 _choice(value, name, out)
         return out
 
@@ -114,11 +128,27 @@ def _cast(type_name: str) -> Step:
     return step
 
 
-def _then(first: Step, second: Step) -> Step:
-    def step(items: list[Item], root: dict) -> list[Item]:
-        return second(first(items, root), root)
+class _Chain:
+    """Steps applied in turn, stopping as soon as the collection is empty (most paths are)."""
 
-    return step
+    __slots__ = ("steps",)
+
+    def __init__(self, steps: tuple[Step, ...]) -> None:
+        self.steps = steps
+
+    def __call__(self, items: list[Item], root: dict) -> list[Item]:
+        for step in self.steps:
+            items = step(items, root)
+            if not items:
+                return items
+        return items
+
+
+def _then(first: Step, second: Step) -> Step:
+    if first is _nothing:
+        return _nothing
+    steps = first.steps if isinstance(first, _Chain) else (first,)
+    return _Chain(tuple(s for s in (*steps, second) if s is not _identity))
 
 
 def _union(branches: list[Step]) -> Step:

@@ -7,6 +7,7 @@ suffix, text; line, city, district, state, postalCode, country, text), becomes a
 """
 
 import unicodedata
+from functools import lru_cache
 from typing import Any
 
 from fhirstore.search.fhirpath import Item
@@ -17,8 +18,11 @@ MAX_LENGTH = 255
 _NOT_TEXT = frozenset(("use", "type", "id", "period", "extension", "rank", "system"))
 
 
+@lru_cache(maxsize=65536)
 def normalise(text: str) -> str:
     """Case- and accent-insensitive form: accents dropped, casefolded, spaces collapsed."""
+    if text.isascii():  # the common case needs no Unicode decomposition
+        return " ".join(text.casefold().split())
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.casefold().split())
