@@ -97,20 +97,28 @@ def index_resource(*, resource: Resource, doc: dict) -> None:
 
 def unindex_resource(*, resource: Resource) -> None:
     """Delete every index row of `resource` (on delete, before re-indexing)."""
-    for table in INDEX_TABLES:
-        table.objects.filter(resource_id=resource.pk).delete()
+    _delete([resource.pk])
 
 
 def index_resources(pairs: list[tuple[Resource, dict]]) -> None:
     """Re-index a batch: one DELETE and at most one INSERT per table for the whole batch."""
-    ids = [resource.pk for resource, _ in pairs]
-    for table in INDEX_TABLES:
-        table.objects.filter(resource_id__in=ids).delete()
+    _delete([resource.pk for resource, _ in pairs])
     batch: Rows = {}
     for resource, doc in pairs:
         for table, rows in _with_owner(resource, rows_for(doc)).items():
             batch.setdefault(table, []).extend(rows)
     _insert(batch)
+
+
+def _delete(ids: list[int]) -> None:
+    # The FK is declared per concrete table, so the abstract base's type has no `resource_id`.
+    if not ids:
+        return
+    lookup: dict[str, object] = (
+        {"resource_id": ids[0]} if len(ids) == 1 else {"resource_id__in": ids}
+    )
+    for table in INDEX_TABLES:
+        table._default_manager.filter(**lookup).delete()
 
 
 def rows_for(doc: dict) -> Rows:
