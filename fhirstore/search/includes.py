@@ -25,8 +25,9 @@ def included_rows(
     found: list[Row] = []
     level, first = page, True
     for _ in range(MAX_LEVELS):
-        forward = includes if first else tuple(i for i in includes if i.iterate)
-        reverse = revincludes if first else tuple(i for i in revincludes if i.iterate)
+        types = {row.resource_type for row in level}
+        forward = _applicable(includes if first else _iterating(includes), types)
+        reverse = revincludes if first else _iterating(revincludes)
         if not level or not (forward or reverse):
             break
         level = [row for row in _level(level, forward, reverse, allowed) if row.pk not in seen]
@@ -34,6 +35,15 @@ def included_rows(
         found.extend(level)
         first = False
     return found
+
+
+def _iterating(specs: tuple[Include, ...]) -> tuple[Include, ...]:
+    return tuple(spec for spec in specs if spec.iterate)
+
+
+def _applicable(specs: tuple[Include, ...], types: set[str]) -> tuple[Include, ...]:
+    """Forward includes whose source type is on this level (no query for the others)."""
+    return tuple(spec for spec in specs if spec.source_type == "*" or spec.source_type in types)
 
 
 def _level(

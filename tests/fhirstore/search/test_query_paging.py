@@ -1,0 +1,106 @@
+"""Sorting, keyset paging with signed cursors, and totals."""
+
+import pytest
+
+from fhirstore.errors import InvalidRequest
+from tests.fhirstore.search.querying import ids, observation, patient, search
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def five():
+    patient("p")
+    days = ["05", "01", "03", "02", "04"]
+    for n, day in enumerate(days):
+        observation(subject="Patient/p", when=f"2024-01-{day}", value=n, logical_id=f"o{day}")
+
+
+def pages(query, *, per_page=2):
+    """Every page of a search by following next links; returns ids per page."""
+    found, cursor = [], None
+    while True:
+        result = search("Observation", query + (f"&_cursor={cursor}" if cursor else ""))
+        found.append(ids(result))
+        cursor = result.next_cursor
+        if not cursor:
+            return found
+
+
+def test_sort_by_date_both_ways(five, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert ids(search("Observation", "_sort=date")) == ["o01", "o02", "o03", "o04", "o05"]
+    with django_assert_num_queries(1):
+        assert ids(search("Observation", "_sort=-date")) == ["o05", "o04", "o03", "o02", "o01"]
+
+
+def test_several_sort_keys(five, django_assert_num_queries):
+    observation(subject="Patient/p", when="2024-01-03", value=-1, logical_id="x03")
+    with django_assert_num_queries(1):
+        result = search("Observation", "date=2024-01-03&_sort=-date,value-quantity")
+    assert ids(result) == ["x03", "o03"]
+
+
+def test_following_next_links_visits_every_row_once(five, django_assert_num_queries):
+    assert pages("_sort=-date&_count=2") == [["o05", "o04"], ["o03", "o02"], ["o01"]]
+    first = search("Observation", "_sort=-date&_count=2")
+    with django_assert_num_queries(1):  # later pages repeat no count
+        second = search("Observation", f"_sort=-date&_count=2&_cursor={first.next_cursor}")
+    assert second.total is None
+
+
+def test_paging_is_stable_while_rows_arrive(five):
+    first = search("Observation", "_sort=date&_count=2")
+    assert ids(first) == ["o01", "o02"]
+    # New rows land both before and after the boundary while the client pages.
+    observation(subject="Patient/p", when="2023-12-31", logical_id="early")
+    observation(subject="Patient/p", when="2024-01-02T12:00:00Z", logical_id="between")
+    second = search("Observation", f"_sort=date&_count=2&_cursor={first.next_cursor}")
+    assert ids(second) == ["between", "o03"]
+    third = search("Observation", f"_sort=date&_count=2&_cursor={second.next_cursor}")
+    assert ids(third) == ["o04", "o05"]
+
+
+def test_previous_goes_back_a_page(five):
+    first = search("Observation", "_sort=date&_count=2")
+    second = search("Observation", f"_sort=date&_count=2&_cursor={first.next_cursor}")
+    back = search("Observation", f"_sort=date&_count=2&_cursor={second.previous_cursor}")
+    assert ids(back) == ["o01", "o02"]
+    assert back.previous_cursor is None
+    assert back.next_cursor is not None
+
+
+def test_default_order_pages_by_row(five):
+    assert sum(pages("_count=2"), []) == ["o05", "o01", "o03", "o02", "o04"]
+
+
+def test_tampered_cursor_is_a_400(five):
+    cursor = search("Observation", "_count=2").next_cursor
+    tampered = cursor[:-3] + ("AAA" if not cursor.endswith("AAA") else "BBB")
+    with pytest.raises(InvalidRequest, match="not valid"):
+        search("Observation", f"_count=2&_cursor={tampered}")
+
+
+def test_cursor_of_another_search_is_a_400(five):
+    cursor = search("Observation", "_count=2&_sort=date").next_cursor
+    with pytest.raises(InvalidRequest, match="another search"):
+        search("Observation", f"_count=2&_sort=-date&_cursor={cursor}")
+
+
+def test_expired_cursor_is_a_400(five, settings):
+    cursor = search("Observation", "_count=2").next_cursor
+    settings.FHIR_STORE = {**settings.FHIR_STORE, "CURSOR_MAX_AGE": -1}
+    with pytest.raises(InvalidRequest, match="expired"):
+        search("Observation", f"_count=2&_cursor={cursor}")
+
+
+def test_totals(five, django_assert_num_queries):
+    with django_assert_num_queries(2):  # page + count: more rows than fit
+        assert search("Observation", "_count=2").total == 5
+    with django_assert_num_queries(1):  # all fit: counted for free
+        assert search("Observation", "_count=10").total == 5
+    with django_assert_num_queries(1):
+        assert search("Observation", "_count=2&_total=none").total is None
+    with django_assert_num_queries(1):
+        result = search("Observation", "_summary=count")
+    assert (result.total, result.matches) == (5, [])
