@@ -1,0 +1,43 @@
+"""The hot patient-scoped search is answerable from indexes: on PostgreSQL its plan, with
+sequential scans discouraged (test tables are tiny), touches no table by a sequential scan.
+On SQLite the query still runs and is checked for its result; only the plan assertion is
+PostgreSQL's."""
+
+import pytest
+from django.db import connection
+
+from fhirstore.context import AccessScope
+from fhirstore.search.engine import matching_rows
+from fhirstore.search.paging import ordered
+from fhirstore.search.parse import parse_search
+from tests.fhirstore.search.querying import observation, patient
+
+pytestmark = pytest.mark.django_db
+QUERIES = [
+    [("patient", "p1"), ("category", "vital-signs"), ("_count", "50")],
+    [("code", "http://loinc.org|8867-4"), ("date", "ge2015-01-01"), ("_sort", "-date")],
+]
+
+
+@pytest.mark.parametrize("params", QUERIES)
+def test_patient_scoped_search_plan_uses_indexes(
+    params, database_vendor, django_assert_num_queries
+):
+    patient("p1")
+    patient("p2")
+    expected = observation(subject="Patient/p1")
+    observation(subject="Patient/p2")
+    request = parse_search(resource_type="Observation", params=params)
+    scope = AccessScope(patient_ids=frozenset({"p1"}))
+    rows = ordered(matching_rows(request=request, scope=scope), request.sort)[: request.count]
+    with django_assert_num_queries(1):
+        assert [row.logical_id for row in rows] == [expected]
+    if database_vendor != "postgresql":
+        return
+    sql, sql_params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, sql_params)
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+    assert "Seq Scan" not in plan, plan
+    assert "Index" in plan
