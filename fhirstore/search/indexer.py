@@ -5,8 +5,9 @@ extracts element values and the parameter type's module (`types/<type>.py`) turn
 rows. Composite parameters index each component's values as ordinary rows with param
 "<code>$<n>" and a `group_no` shared by the components of one element (see
 `fhirstore/models/index.py`). Rows are written with one multi-row INSERT per table that has
-rows (chunked under the database's parameter limit); the repository calls this inside its
-write transaction, so rows always describe the current, non-deleted version.
+rows (chunked under the database's parameter limit; batches use COPY on PostgreSQL). The
+repository calls this inside its write transaction, so rows always describe the current,
+non-deleted version.
 """
 
 import sqlite3
@@ -101,13 +102,17 @@ def unindex_resource(*, resource: Resource) -> None:
 
 
 def index_resources(pairs: list[tuple[Resource, dict]]) -> None:
-    """Re-index a batch: one DELETE and at most one INSERT per table for the whole batch."""
+    """Re-index a batch: one DELETE and one INSERT per table for the whole batch (on
+    PostgreSQL a COPY per table, which Django's query log does not show)."""
     _delete([resource.pk for resource, _ in pairs])
     batch: Rows = {}
     for resource, doc in pairs:
         for table, rows in _with_owner(resource, rows_for(doc)).items():
             batch.setdefault(table, []).extend(rows)
-    _insert(batch)
+    if connection.vendor == "postgresql":
+        _copy(batch)
+    else:
+        _insert(batch)
 
 
 def _delete(ids: list[int]) -> None:
@@ -189,6 +194,19 @@ def _insert(rows: Rows) -> None:
             columns = ("resource_id", "resource_type", "param", "group_no", *COLUMNS[table])
             for chunk in _chunks(_adapted(table, table_rows), _chunk_size(len(columns))):
                 cursor.execute(*_statement(table, columns, chunk))
+
+
+def _copy(rows: Rows) -> None:
+    """PostgreSQL COPY, about three times the rate of multi-row INSERTs for bulk loads."""
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
+        for table, table_rows in rows.items():
+            columns = ", ".join(
+                ("resource_id", "resource_type", "param", "group_no", *COLUMNS[table])
+            )
+            with raw.copy(f"COPY {table._meta.db_table} ({columns}) FROM STDIN") as copy:
+                for row in table_rows:
+                    copy.write_row(row)
 
 
 def _statement(table: type[IndexRow], columns: tuple[str, ...], chunk: list[tuple]) -> tuple:

@@ -53,12 +53,16 @@ def test_unindex_removes_every_row_and_leaves_other_resources_alone():
     assert count_rows(second) > 0
 
 
-def test_batch_index_is_one_delete_and_one_insert_per_table(django_assert_num_queries):
+def test_batch_index_is_one_delete_and_one_insert_per_table(
+    django_assert_num_queries, database_vendor
+):
     docs = synthea_resources()[:40]  # small enough for one INSERT per table
     resources = [new_row(doc) for doc in docs]
     tables = {table for doc in docs for table in rows_for(doc)}
 
-    with django_assert_num_queries(len(INDEX_TABLES) + len(tables)):
+    inserts = 0 if database_vendor == "postgresql" else len(tables)  # COPY is not in the query log
+
+    with django_assert_num_queries(len(INDEX_TABLES) + inserts):
         index_resources(list(zip(resources, docs, strict=True)))
 
     assert count_rows() == sum(len(r) for doc in docs for r in rows_for(doc).values())
