@@ -10,6 +10,7 @@ _DEFAULTS: dict[str, Any] = {
     "DEFAULT_COUNT": 20,
     "MAX_COUNT": 1000,
     "OPEN_ACCESS_IN_DEBUG": True,
+    "CURSOR_MAX_AGE": 3600,
 }
 
 
@@ -37,3 +38,8 @@ def max_count() -> int:
 
 def open_access_in_debug() -> bool:
     return bool(_value("OPEN_ACCESS_IN_DEBUG"))
+
+
+def cursor_max_age() -> int:
+    """Seconds a search paging cursor stays valid."""
+    return int(_value("CURSOR_MAX_AGE"))

@@ -17,12 +17,12 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.conf import settings
 from django.core import signing
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import Expression
 from django.db.models.functions import Coalesce
 
+from fhirstore import conf
 from fhirstore.errors import InvalidRequest
 from fhirstore.models import Resource
 from fhirstore.models.index import (
@@ -61,7 +61,7 @@ class Boundary:
     backwards: bool = False
 
 
-def sort_expression(key: SortKey) -> Expression:
+def sort_expression(key: SortKey) -> Expression | F:
     """One comparable value per resource for `key` (never NULL, see the module docstring)."""
     if key.code == "_lastUpdated":
         return F("last_updated")
@@ -120,7 +120,7 @@ def encode_cursor(boundary: Boundary, keys: tuple[SortKey, ...], context: str) -
 
 def decode_cursor(cursor: str, keys: tuple[SortKey, ...], context: str) -> Boundary:
     """The boundary in a cursor; a tampered, expired or foreign one is a 400."""
-    max_age = int(settings.FHIR_STORE.get("CURSOR_MAX_AGE", 3600))
+    max_age = conf.cursor_max_age()
     try:
         payload = signing.loads(cursor, salt=_SALT, max_age=max_age)
     except signing.SignatureExpired:

@@ -10,8 +10,7 @@ ignored and left out of the self link, unless `strict` (`Prefer: handling=strict
 from collections.abc import Callable
 from dataclasses import replace
 
-from django.conf import settings
-
+from fhirstore import conf
 from fhirstore.errors import InvalidRequest
 from fhirstore.fhirmodels import is_resource_type
 from fhirstore.search import registry
@@ -57,10 +56,6 @@ _PREFIXED = frozenset({"date", "number", "quantity"})
 
 class _Unknown(Exception):
     """A parameter the registry does not know: ignored, or a 400 under strict handling."""
-
-
-def base_url() -> str:
-    return str(settings.FHIR_STORE["PUBLIC_BASE_URL"]).rstrip("/")
 
 
 def common_param(code: str) -> registry.SearchParam | None:
@@ -232,7 +227,7 @@ def _value_parser(
         return lambda raw: _composite(raw, name, components)
     if kind == "reference":
         targets = tuple(definition.targets) if definition else ()
-        url = base_url()
+        url = conf.public_base_url()
         return lambda raw: parse_reference(
             raw, name, targets=targets, base_url=url, type_hint=type_hint
         )

@@ -6,8 +6,7 @@ the remaining (filter) parameters. `_count` is capped silently at `FHIR_STORE["M
 https://hl7.org/fhir/R4/search.html#return
 """
 
-from django.conf import settings
-
+from fhirstore import conf
 from fhirstore.fhirmodels import is_resource_type
 from fhirstore.search import registry
 from fhirstore.search.request import Include, SearchRequest, SortKey
@@ -62,7 +61,7 @@ def parse_result_params(
 
 
 def default_count() -> int:
-    return int(settings.FHIR_STORE["DEFAULT_COUNT"])
+    return conf.default_count()
 
 
 def _types(params: list[tuple[str, str]]) -> tuple[str, ...]:
@@ -105,7 +104,7 @@ def parse_count(raw: str) -> int:
     """A non-negative page size, capped at MAX_COUNT without complaint (the spec allows it)."""
     if not raw.isdigit():
         raise bad(f"_count must be a non-negative integer, not '{raw}'", "_count")
-    return min(int(raw), int(settings.FHIR_STORE["MAX_COUNT"]))
+    return min(int(raw), conf.max_count())
 
 
 def parse_sort(raw: str, types: tuple[str, ...]) -> tuple[SortKey, ...]:

@@ -41,7 +41,8 @@ def test_get_and_post_search_give_the_same_entries(fhir, data, django_assert_num
         content_type="application/x-www-form-urlencoded",
     ).json()
     assert entry_ids(got) == entry_ids(posted) == ["a01", "a02", "a03"]
-    assert got["type"] == "searchset" and got["total"] == 3
+    assert got["type"] == "searchset"
+    assert got["total"] == 3
 
 
 def test_links_are_absolute_and_next_pages_on(fhir, data, settings):
@@ -94,7 +95,8 @@ def test_summary_count_has_no_entries(fhir, data):
 def test_elements_subset_matches_and_tags_them(fhir, data):
     bundle = fhir.get("/Observation?_id=a01&_elements=status").json()
     resource = bundle["entry"][0]["resource"]
-    assert "code" not in resource and resource["status"] == "final"
+    assert "code" not in resource
+    assert resource["status"] == "final"
     assert resource["meta"]["tag"][0]["code"] == "SUBSETTED"
 
 

@@ -62,7 +62,8 @@ def test_paging_with_count(world, django_assert_num_queries):
 
     second = everything("ann", [("_count", "2"), (CURSOR, unquote(cursor))])
     third_url = [item["url"] for item in second["link"] if item["relation"] == "next"]
-    assert len(second["entry"]) == 2 and not third_url
+    assert len(second["entry"]) == 2
+    assert not third_url
 
 
 def test_unknown_or_hidden_patient_is_404(world):
