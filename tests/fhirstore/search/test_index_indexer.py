@@ -2,7 +2,7 @@
 
 import pytest
 
-from fhirstore.models import SearchDate, SearchReference, SearchToken
+from fhirstore.models import Resource, SearchDate, SearchReference, SearchToken
 from fhirstore.models.index import INDEX_TABLES
 from fhirstore.search.indexer import index_resource, index_resources, rows_for, unindex_resource
 from tests.fhirstore.search.indexing import example, new_row, rows, store, synthea_resources
@@ -101,3 +101,27 @@ def test_dates_round_trip_through_the_database_in_utc():
     [(low, _)] = rows(SearchDate, "date", obs)
 
     assert low.isoformat() == "2013-04-02T08:30:10+00:00"
+
+
+def test_repository_writes_keep_rows_on_the_current_version_only():
+    from fhirstore.context import SYSTEM
+    from fhirstore.repository import Repository
+
+    repo = Repository(scope=SYSTEM)
+    doc = example("observation-example-bloodpressure")
+    doc.pop("id")
+    created = repo.create(doc=doc).stored
+    row = Resource.objects.get(resource_type="Observation", logical_id=created.id)
+    assert rows(SearchToken, "status", row) == [("", "final", "")]
+    assert rows(SearchToken, "_id", row) == [("", created.id, "")]
+    assert len(rows(SearchDate, "_lastUpdated", row)) == 1
+
+    repo.update(
+        resource_type="Observation",
+        logical_id=created.id,
+        doc={**doc, "id": created.id, "status": "amended"},
+    )
+    assert rows(SearchToken, "status", row) == [("", "amended", "")]
+
+    repo.delete(resource_type="Observation", logical_id=created.id)
+    assert count_rows(row) == 0
