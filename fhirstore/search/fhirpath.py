@@ -5,12 +5,12 @@
 function `(node, root)` over the stored JSON (plain dicts; `root` is the resource, `node` where
 evaluation starts: the resource itself, or one element of a composite) returning
 `(value, type_hint)` pairs; `type_hint` names the FHIR type when the path resolved a choice
-element (`valueQuantity` -> "Quantity") or
-was cast with `as`, else None. Union branches rooted at another resource type are dropped at
-compile time, so each resource type runs only its own branches. Supported: paths, `|`, `(...)`,
-`as T` / `.as(T)` / `.ofType(T)`, `is T`, `.where(...)` with `resolve() is T` and `x = 'lit'`,
-`.exists()`, `and`, `=`/`!=`, `[n]`, `.extension('url')`, `%resource`. Anything else raises
-`Unsupported` so the registry can list the parameter as not indexed.
+element (`valueQuantity` -> "Quantity") or was cast with `as`, else None. Union branches rooted
+at another resource type are dropped at compile time, so each type runs only its own branches.
+Supported: paths, `|`, `(...)`, `as T` / `.as(T)` / `.ofType(T)`, `is T`, `.where(...)` with
+`resolve() is T` and `x = 'lit'`, `.exists()`, `and`, `=`/`!=`, `[n]`, `.extension('url')`,
+`%resource`. Anything else raises `Unsupported` so the registry can list the parameter as not
+indexed.
 https://hl7.org/fhir/R4/searchparameter-definitions.html, http://hl7.org/fhirpath/N1/
 """
 

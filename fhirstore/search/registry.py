@@ -10,7 +10,6 @@ expression once per resource type (`extractor`). https://hl7.org/fhir/R4/searchp
 """
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -174,6 +173,3 @@ def _compile(search_param: SearchParam, resource_type: str) -> Compiled:
         for component in search_param.components
     )
     return Compiled(param=search_param, extract=extract, parts=parts)
-
-
-ParamFilter = Callable[[SearchParam], bool]
