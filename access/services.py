@@ -12,7 +12,9 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_application_model
 
 
-def system_token_issue(*, client_name: str, scope: str, lifetime: timedelta = timedelta(hours=1)) -> str:
+def system_token_issue(
+    *, client_name: str, scope: str, lifetime: timedelta = timedelta(hours=1)
+) -> str:
     """Create (or reuse) a confidential client named `client_name` and return a new access token."""
     application_model = get_application_model()
     application, _ = application_model.objects.get_or_create(

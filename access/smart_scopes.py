@@ -8,13 +8,15 @@ https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html
 import re
 from dataclasses import dataclass
 
-_SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(read|write|\*|c?r?u?d?s?)(\?.*)?$")
+_SCOPE = re.compile(
+    r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(read|write|\*|c?r?u?d?s?)(\?.*)?$"
+)
 _V1 = {"read": frozenset("rs"), "write": frozenset("cud"), "*": frozenset("cruds")}
 
 
 @dataclass(frozen=True)
 class ResourceScope:
-    """One granted resource scope: context (patient/user/system), type or "*", permission letters."""
+    """One granted scope: context (patient/user/system), type or "*", permission letters."""
 
     context: str
     resource_type: str
@@ -26,7 +28,7 @@ class ResourceScope:
 
 
 def parse_scope(text: str) -> ResourceScope | None:
-    """The resource scope in `text`, or None for non-resource scopes (openid, launch, offline_access)."""
+    """The resource scope in `text`; None for others (openid, launch, offline_access)."""
     match = _SCOPE.match(text)
     if not match or not match.group(3):
         return None

@@ -3,7 +3,8 @@
 From the official R4 CompartmentDefinition (fhirstore/data/compartmentdefinition-patient.json): a
 resource is in Patient X's compartment when one of the listed search parameters references
 Patient/X; a Patient is in its own. The parameters' expressions used there are plain paths with an
-optional `.where(resolve() is Type)`, so they are compiled here to key paths without a FHIRPath engine.
+optional `.where(resolve() is Type)`, so they are compiled here to key paths without a FHIRPath
+engine.
 http://hl7.org/fhir/R4/compartmentdefinition-patient.html
 """
 

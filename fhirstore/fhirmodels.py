@@ -4,7 +4,8 @@ fhir.resources 8 puts R5 at the top level; its `R4B` package validates R4 (4.0.1
 what we serve. Pydantic's lax mode would accept `"active": "yes"` or `"valueInteger": "3"`, so a
 strict JSON-type pass runs first: FHIR JSON is typed (http://hl7.org/fhir/R4/json.html#primitive).
 Eighteen R4 types were withdrawn in R4B (MedicinalProduct*, Substance* specifications, the evidence
-syntheses) and Evidence/EvidenceVariable were redesigned; these get the checks every resource shares (id, meta, narrative) and nothing deeper.
+syntheses) and Evidence/EvidenceVariable were redesigned; these get the checks every resource
+shares (id, meta, narrative) and nothing deeper.
 """
 
 import functools
@@ -111,11 +112,17 @@ def _check_value(value: Any, kind: str, path: str, issues: list[Issue]) -> None:
     expected = _JSON_TYPES[kind]
     if isinstance(value, bool) and kind != _BOOL or not isinstance(value, expected):
         issues.append(
-            Issue("structure", f"{path}: expected a JSON {kind}, got {type(value).__name__}", expression=(path,))
+            Issue(
+                "structure",
+                f"{path}: expected a JSON {kind}, got {type(value).__name__}",
+                expression=(path,),
+            )
         )
 
 
-def _check_types(doc: dict[str, Any], model: type[BaseModel], path: str, issues: list[Issue]) -> None:
+def _check_types(
+    doc: dict[str, Any], model: type[BaseModel], path: str, issues: list[Issue]
+) -> None:
     schema = _schema(model)
     for key, value in doc.items():
         spec = schema.get(key)
@@ -161,14 +168,18 @@ def validate_resource(doc: dict[str, Any]) -> None:
     """
     resource_type = doc.get("resourceType")
     if not isinstance(resource_type, str) or not is_resource_type(resource_type):
-        raise InvalidResource(f"Unknown or missing resourceType {resource_type!r}", code="structure")
+        raise InvalidResource(
+            f"Unknown or missing resourceType {resource_type!r}", code="structure"
+        )
     model = model_class(resource_type) or model_class("DomainResource")
     assert model is not None
     issues: list[Issue] = []
     _check_types(doc, model, resource_type, issues)
     if issues:
         raise InvalidResource(issues[0].diagnostics, code="structure", issues=issues[:20])
-    body = doc if model_class(resource_type) else {k: v for k, v in doc.items() if k in _schema(model)}
+    body = (
+        doc if model_class(resource_type) else {k: v for k, v in doc.items() if k in _schema(model)}
+    )
     try:
         model.model_validate(body)
     except ValidationError as error:

@@ -11,9 +11,30 @@ from typing import Any
 from fhirstore.errors import InvalidResource
 
 _FORBIDDEN_TAGS = frozenset(
-    {"script", "form", "base", "link", "xlink", "frame", "frameset", "iframe", "object",
-     "applet", "embed", "head", "body", "html", "meta", "style", "input", "button", "textarea",
-     "select", "svg", "math"}
+    {
+        "script",
+        "form",
+        "base",
+        "link",
+        "xlink",
+        "frame",
+        "frameset",
+        "iframe",
+        "object",
+        "applet",
+        "embed",
+        "head",
+        "body",
+        "html",
+        "meta",
+        "style",
+        "input",
+        "button",
+        "textarea",
+        "select",
+        "svg",
+        "math",
+    }
 )
 _URL_ATTRS = frozenset({"href", "src", "action", "formaction", "background", "xlink:href"})
 _BAD_SCHEMES = ("javascript:", "vbscript:", "data:text/html")

@@ -10,16 +10,23 @@ from fhirstore import fhirmodels, jsontext
 from fhirstore.errors import InvalidRequest
 
 SUMMARY_MODES = ("true", "text", "data", "count", "false")
-_SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+_SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+}
 _ALWAYS = ("resourceType", "id", "meta")
 
 
 def check_summary(mode: str | None) -> None:
     if mode is not None and mode not in SUMMARY_MODES:
-        raise InvalidRequest(f"_summary must be one of {', '.join(SUMMARY_MODES)}", expression=("_summary",))
+        raise InvalidRequest(
+            f"_summary must be one of {', '.join(SUMMARY_MODES)}", expression=("_summary",)
+        )
 
 
-def _keys_for(resource_type: str, summary: str | None, elements: list[str] | None) -> set[str] | None:
+def _keys_for(
+    resource_type: str, summary: str | None, elements: list[str] | None
+) -> set[str] | None:
     if elements:
         return {*elements, *_ALWAYS, *fhirmodels.mandatory_elements(resource_type)}
     if summary == "true":
@@ -35,8 +42,10 @@ def _tagged(meta: Any) -> dict[str, Any]:
     return meta
 
 
-def subset_doc(doc: dict[str, Any], *, summary: str | None, elements: list[str] | None) -> dict[str, Any]:
-    """The subset of `doc` that `_summary`/`_elements` ask for (the whole doc when neither applies)."""
+def subset_doc(
+    doc: dict[str, Any], *, summary: str | None, elements: list[str] | None
+) -> dict[str, Any]:
+    """The part of `doc` that `_summary`/`_elements` ask for (all of it when neither applies)."""
     resource_type = str(doc.get("resourceType", ""))
     if summary == "data":
         kept = {k: v for k, v in doc.items() if k != "text"}

@@ -29,8 +29,10 @@ def now() -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def stamp(doc: dict[str, Any], *, logical_id: str, version: int, moment: datetime) -> dict[str, Any]:
-    """Return `doc` with server-assigned id, meta.versionId and meta.lastUpdated, keeping key order."""
+def stamp(
+    doc: dict[str, Any], *, logical_id: str, version: int, moment: datetime
+) -> dict[str, Any]:
+    """`doc` with server-assigned id, meta.versionId and meta.lastUpdated, keeping key order."""
     meta = dict(doc.get("meta") or {})
     meta["versionId"] = str(version)
     meta["lastUpdated"] = format_instant(moment)
@@ -41,7 +43,9 @@ def stamp(doc: dict[str, Any], *, logical_id: str, version: int, moment: datetim
     return stamped
 
 
-def prepare(doc: dict[str, Any], *, logical_id: str, version: int, moment: datetime) -> tuple[dict[str, Any], bytes]:
+def prepare(
+    doc: dict[str, Any], *, logical_id: str, version: int, moment: datetime
+) -> tuple[dict[str, Any], bytes]:
     """Stamp and validate; return the stamped document and the exact text to store."""
     stamped = stamp(doc, logical_id=logical_id, version=version, moment=moment)
     fhirmodels.validate_resource(stamped)
@@ -74,15 +78,25 @@ def _record_compartments(row: Resource, doc: dict[str, Any] | None) -> None:
     CompartmentMember.objects.filter(resource=row).delete()
     patients = compartment.patients_of(doc) if doc else set()
     CompartmentMember.objects.bulk_create(
-        [CompartmentMember(resource=row, resource_type=row.resource_type, patient_id=p) for p in sorted(patients)]
+        [
+            CompartmentMember(resource=row, resource_type=row.resource_type, patient_id=p)
+            for p in sorted(patients)
+        ]
     )
 
 
 def persist(
-    *, current: Resource | None, doc: dict[str, Any] | None, text: bytes, resource_type: str,
-    logical_id: str, version: int, moment: datetime, method: str,
+    *,
+    current: Resource | None,
+    doc: dict[str, Any] | None,
+    text: bytes,
+    resource_type: str,
+    logical_id: str,
+    version: int,
+    moment: datetime,
+    method: str,
 ) -> Stored:
-    """Write the version row and the current row, then compartments and index. Caller holds the transaction."""
+    """Write the version and current rows, then compartments and index (inside a transaction)."""
     deleted = doc is None
     row = current or Resource(resource_type=resource_type, logical_id=logical_id)
     row.version, row.last_updated, row.deleted = version, moment, deleted
@@ -91,8 +105,14 @@ def persist(
         with transaction.atomic():
             row.save()
             ResourceVersion.objects.create(
-                resource=row, resource_type=resource_type, logical_id=logical_id, version=version,
-                last_updated=moment, method=method, deleted=deleted, text=row.text,
+                resource=row,
+                resource_type=resource_type,
+                logical_id=logical_id,
+                version=version,
+                last_updated=moment,
+                method=method,
+                deleted=deleted,
+                text=row.text,
             )
     except IntegrityError:
         raise Conflict(f"{resource_type}/{logical_id} was written concurrently; retry") from None
@@ -106,7 +126,12 @@ def persist(
 
 
 def write_version(
-    *, current: Resource | None, doc: dict[str, Any], resource_type: str, logical_id: str, method: str
+    *,
+    current: Resource | None,
+    doc: dict[str, Any],
+    resource_type: str,
+    logical_id: str,
+    method: str,
 ) -> Stored:
     """Validate and store `doc` as the next version of (type, id)."""
     if doc.get("resourceType") != resource_type:
@@ -115,14 +140,26 @@ def write_version(
     moment = now()
     stamped, text = prepare(doc, logical_id=logical_id, version=version, moment=moment)
     return persist(
-        current=current, doc=stamped, text=text, resource_type=resource_type,
-        logical_id=logical_id, version=version, moment=moment, method=method,
+        current=current,
+        doc=stamped,
+        text=text,
+        resource_type=resource_type,
+        logical_id=logical_id,
+        version=version,
+        moment=moment,
+        method=method,
     )
 
 
 def write_tombstone(*, current: Resource) -> Stored:
     """Record a deletion as a new, empty version; history keeps what came before."""
     return persist(
-        current=current, doc=None, text=b"", resource_type=current.resource_type,
-        logical_id=current.logical_id, version=current.version + 1, moment=now(), method="DELETE",
+        current=current,
+        doc=None,
+        text=b"",
+        resource_type=current.resource_type,
+        logical_id=current.logical_id,
+        version=current.version + 1,
+        moment=now(),
+        method="DELETE",
     )

@@ -30,7 +30,9 @@ class FhirErrorMiddleware:
         if isinstance(exception, RequestDataTooBig):
             return _outcome(413, "too-costly", "The body is larger than the configured limit")
         logger.exception("Unhandled error on %s %s", request.method, request.path)
-        return _outcome(500, "exception", "The server failed to process the request; it has been logged")
+        return _outcome(
+            500, "exception", "The server failed to process the request; it has been logged"
+        )
 
 
 def _outcome(status: int, code: str, message: str) -> HttpResponse:

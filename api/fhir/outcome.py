@@ -12,7 +12,11 @@ def outcome_doc(issues: list[Issue]) -> dict[str, Any]:
     """An OperationOutcome resource for the given issues."""
     rendered = []
     for issue in issues:
-        item: dict[str, Any] = {"severity": issue.severity, "code": issue.code, "diagnostics": issue.diagnostics}
+        item: dict[str, Any] = {
+            "severity": issue.severity,
+            "code": issue.code,
+            "diagnostics": issue.diagnostics,
+        }
         if issue.expression:
             item["expression"] = list(issue.expression)
         rendered.append(item)

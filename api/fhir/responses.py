@@ -8,14 +8,13 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from access.scopes import scope_for_request
 from api.fhir import negotiation
 from api.fhir.outcome import error_doc, info_doc
-from fhirstore import jsontext
+from fhirstore import conf, jsontext
 from fhirstore.context import AccessScope
 from fhirstore.errors import FhirError
 from fhirstore.repository import Repository
@@ -25,12 +24,17 @@ View = Callable[..., HttpResponse]
 
 
 def base_url() -> str:
-    return str(settings.FHIR_STORE["PUBLIC_BASE_URL"])
+    return conf.public_base_url()
 
 
-def respond(request: HttpRequest, body: bytes | dict[str, Any] | None, *, status: int = 200,
-            headers: dict[str, str] | None = None) -> HttpResponse:
-    """A FHIR response; dict bodies are serialised, bytes passed through (re-indented for _pretty)."""
+def respond(
+    request: HttpRequest,
+    body: bytes | dict[str, Any] | None,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    """A FHIR response: dicts serialised, bytes passed through (re-indented for _pretty)."""
     media = getattr(request, "fhir_media_type", negotiation.FHIR_JSON)
     if isinstance(body, dict):
         body = jsontext.dumps_pretty(body) if negotiation.pretty(request) else jsontext.dumps(body)
@@ -48,7 +52,7 @@ def version_headers(stored: Stored) -> dict[str, str]:
 
 
 def written(request: HttpRequest, result: WriteResult) -> HttpResponse:
-    """Answer a create/update/patch honouring Prefer: return=minimal|representation|OperationOutcome."""
+    """Answer a write honouring Prefer: return=minimal|representation|OperationOutcome."""
     stored = result.stored
     headers = version_headers(stored)
     headers["Location"] = f"{base_url()}/{stored.location}"
@@ -56,7 +60,8 @@ def written(request: HttpRequest, result: WriteResult) -> HttpResponse:
     if "return=minimal" in prefer:
         return respond(request, None, status=result.status, headers=headers)
     if "return=operationoutcome" in prefer:
-        message = f"{stored.resource_type}/{stored.id} version {stored.version} stored at {format_instant(stored.last_updated)}"
+        when = format_instant(stored.last_updated)
+        message = f"{stored.resource_type}/{stored.id} version {stored.version} stored at {when}"
         return respond(request, info_doc(message), status=result.status, headers=headers)
     return respond(request, stored.text, status=result.status, headers=headers)
 
@@ -69,7 +74,7 @@ _NO_ACCESS = AccessScope(readable=frozenset(), writable=frozenset(), actor="anon
 
 
 def fhir_view(*, methods: tuple[str, ...], public: bool = False) -> Callable[[View], View]:
-    """Wrap a view: method check (405), negotiation (406), access scope, FhirError → OperationOutcome."""
+    """Wrap a view: method (405), negotiation (406), access scope, FhirError → OperationOutcome."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -77,8 +82,12 @@ def fhir_view(*, methods: tuple[str, ...], public: bool = False) -> Callable[[Vi
             try:
                 request.fhir_media_type = negotiation.response_type(request)  # type: ignore[attr-defined]
                 if request.method not in methods:
-                    raise FhirError(f"{request.method} is not allowed here", http_status=405, code="not-supported",
-                                    headers={"Allow": ", ".join(methods)})
+                    raise FhirError(
+                        f"{request.method} is not allowed here",
+                        http_status=405,
+                        code="not-supported",
+                        headers={"Allow": ", ".join(methods)},
+                    )
                 scope = _NO_ACCESS if public else scope_for_request(request)
                 return view(request, Repository(scope=scope), *args, **kwargs)
             except FhirError as error:

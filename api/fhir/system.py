@@ -4,12 +4,11 @@ https://hl7.org/fhir/R4/http.html#transaction
 """
 
 from django.http import HttpRequest, HttpResponse
-
-from api.fhir import negotiation
-from api.fhir.responses import fhir_view, respond
 from django.views.decorators.csrf import csrf_exempt
 
+from api.fhir import negotiation
 from api.fhir.outcome import error_doc
+from api.fhir.responses import fhir_view, respond
 from fhirstore.errors import InvalidRequest, NotFound
 from fhirstore.repository import Repository
 
@@ -19,7 +18,9 @@ def root(request: HttpRequest, repo: Repository) -> HttpResponse:
     if request.method == "POST":
         doc = negotiation.read_resource(request)
         if doc.get("resourceType") != "Bundle":
-            raise InvalidRequest("POST to the base URL takes a batch or transaction Bundle", code="invariant")
+            raise InvalidRequest(
+                "POST to the base URL takes a batch or transaction Bundle", code="invariant"
+            )
         from fhirstore import bundles
 
         return respond(request, bundles.process_bundle(repo=repo, bundle=doc))

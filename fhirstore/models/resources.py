@@ -9,7 +9,7 @@ from django.db import models
 
 
 class Resource(models.Model):
-    """The current version of one FHIR resource; `deleted` rows are tombstones (read answers 410)."""
+    """The current version of one resource; `deleted` rows are tombstones (read answers 410)."""
 
     resource_type = models.CharField(max_length=64)
     logical_id = models.CharField(max_length=64)
@@ -20,7 +20,9 @@ class Resource(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["resource_type", "logical_id"], name="resource_type_id"),
+            models.UniqueConstraint(
+                fields=["resource_type", "logical_id"], name="resource_type_id"
+            ),
         ]
         indexes = [
             models.Index(fields=["resource_type", "last_updated"], name="resource_type_updated"),
@@ -49,7 +51,9 @@ class ResourceVersion(models.Model):
         ]
         indexes = [
             models.Index(fields=["last_updated", "id"], name="version_updated"),
-            models.Index(fields=["resource_type", "last_updated", "id"], name="version_type_updated"),
+            models.Index(
+                fields=["resource_type", "last_updated", "id"], name="version_type_updated"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,4 @@
-"""`python manage.py issue_token --client NAME --scope "system/*.*" [--hours N]`: print a bearer token.
+"""`manage.py issue_token --client NAME --scope "system/*.*" [--hours N]`: print a token.
 
 For operators wiring a trusted integration by hand, and for load tests against a production-mode
 server. The token is printed once and not logged.
@@ -22,6 +22,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         token = system_token_issue(
-            client_name=options["client"], scope=options["scope"], lifetime=timedelta(hours=options["hours"])
+            client_name=options["client"],
+            scope=options["scope"],
+            lifetime=timedelta(hours=options["hours"]),
         )
         self.stdout.write(token)

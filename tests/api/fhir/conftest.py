@@ -19,13 +19,22 @@ class Fhir:
         self.client = client
 
     def post(self, path: str, body: Any, **headers: str) -> Any:
-        return self.client.post(f"/fhir{path}", json.dumps(body), content_type=FHIR_JSON, headers=headers)
+        return self.client.post(
+            f"/fhir{path}", json.dumps(body), content_type=FHIR_JSON, headers=headers
+        )
 
     def put(self, path: str, body: Any, **headers: str) -> Any:
-        return self.client.put(f"/fhir{path}", json.dumps(body), content_type=FHIR_JSON, headers=headers)
+        return self.client.put(
+            f"/fhir{path}", json.dumps(body), content_type=FHIR_JSON, headers=headers
+        )
 
     def patch(self, path: str, body: Any, **headers: str) -> Any:
-        return self.client.patch(f"/fhir{path}", json.dumps(body), content_type="application/json-patch+json", headers=headers)
+        return self.client.patch(
+            f"/fhir{path}",
+            json.dumps(body),
+            content_type="application/json-patch+json",
+            headers=headers,
+        )
 
     def get(self, path: str, **headers: str) -> Any:
         return self.client.get(f"/fhir{path}", headers=headers)

@@ -1,4 +1,4 @@
-"""Conditional create (If-None-Exist), conditional update and conditional delete by search criteria."""
+"""Conditional create (If-None-Exist), update and delete by search criteria."""
 
 from fhirstore.models import Resource, ResourceVersion
 
@@ -20,7 +20,9 @@ def test_conditional_create_with_several_matches_is_412(fhir, patient_doc):
     fhir.create(patient_doc)
     fhir.create(patient_doc)
 
-    response = fhir.post("/Patient", patient_doc, **{"If-None-Exist": f"identifier={NHS}|9000000009"})
+    response = fhir.post(
+        "/Patient", patient_doc, **{"If-None-Exist": f"identifier={NHS}|9000000009"}
+    )
 
     assert response.status_code == 412
     assert Resource.objects.count() == 2

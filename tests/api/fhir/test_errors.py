@@ -20,7 +20,9 @@ def _nothing_written():
 
 
 def test_malformed_json_is_400(fhir):
-    response = fhir.client.post("/fhir/Patient", b'{"resourceType": "Patient",', content_type="application/fhir+json")
+    response = fhir.client.post(
+        "/fhir/Patient", b'{"resourceType": "Patient",', content_type="application/fhir+json"
+    )
 
     _assert_outcome(response, 400)
     assert _nothing_written()
@@ -62,7 +64,9 @@ def test_bad_id_in_url_is_rejected(fhir):
     ],
 )
 def test_unsafe_narrative_is_rejected(fhir, div):
-    response = fhir.post("/Patient", {"resourceType": "Patient", "text": {"status": "generated", "div": div}})
+    response = fhir.post(
+        "/Patient", {"resourceType": "Patient", "text": {"status": "generated", "div": div}}
+    )
 
     _assert_outcome(response, 400)
     assert _nothing_written()
@@ -71,7 +75,9 @@ def test_unsafe_narrative_is_rejected(fhir, div):
 def test_safe_narrative_is_accepted(fhir):
     div = '<div xmlns="http://www.w3.org/1999/xhtml"><p>Ada <b>Okafor</b></p><a href="https://nhs.uk">NHS</a></div>'
 
-    response = fhir.post("/Patient", {"resourceType": "Patient", "text": {"status": "generated", "div": div}})
+    response = fhir.post(
+        "/Patient", {"resourceType": "Patient", "text": {"status": "generated", "div": div}}
+    )
 
     assert response.status_code == 201
 
@@ -94,7 +100,11 @@ def test_wrong_method_is_405_with_allow(fhir):
 
 
 def test_xml_body_is_415(fhir):
-    response = fhir.client.post("/fhir/Patient", b"<Patient xmlns='http://hl7.org/fhir'/>", content_type="application/fhir+xml")
+    response = fhir.client.post(
+        "/fhir/Patient",
+        b"<Patient xmlns='http://hl7.org/fhir'/>",
+        content_type="application/fhir+xml",
+    )
 
     _assert_outcome(response, 415)
 
@@ -107,7 +117,9 @@ def test_xml_only_accept_is_406(fhir):
 def test_json_accept_variants_are_served(fhir):
     assert fhir.get("/metadata", Accept="application/json").status_code == 200
     assert fhir.get("/metadata?_format=json")["Content-Type"].startswith("application/fhir+json")
-    assert fhir.get("/metadata", Accept="application/json")["Content-Type"].startswith("application/json")
+    assert fhir.get("/metadata", Accept="application/json")["Content-Type"].startswith(
+        "application/json"
+    )
 
 
 def test_pretty_output_is_indented(fhir):
@@ -116,7 +128,9 @@ def test_pretty_output_is_indented(fhir):
     assert b'\n  "resourceType"' in response.content
 
 
-@override_settings(FHIR_STORE={**__import__("django.conf").conf.settings.FHIR_STORE, "MAX_BODY_BYTES": 2048})
+@override_settings(
+    FHIR_STORE={**__import__("django.conf").conf.settings.FHIR_STORE, "MAX_BODY_BYTES": 2048}
+)
 def test_body_over_the_limit_is_413(fhir):
     big = {"resourceType": "Patient", "name": [{"family": "x" * 4000}]}
 
@@ -131,7 +145,9 @@ def test_empty_body_is_400(fhir):
 
 
 def test_non_object_body_is_400(fhir):
-    _assert_outcome(fhir.client.post("/fhir/Patient", b"[1,2]", content_type="application/fhir+json"), 400)
+    _assert_outcome(
+        fhir.client.post("/fhir/Patient", b"[1,2]", content_type="application/fhir+json"), 400
+    )
 
 
 def test_unknown_route_is_404_outcome(fhir):

@@ -5,7 +5,9 @@ from urllib.parse import urlsplit
 
 def _versions(fhir, path):
     bundle = fhir.get(path).json()
-    return [(e["fullUrl"].rsplit("/", 1)[-1], e["response"]["etag"]) for e in bundle.get("entry", [])]
+    return [
+        (e["fullUrl"].rsplit("/", 1)[-1], e["response"]["etag"]) for e in bundle.get("entry", [])
+    ]
 
 
 def _three_versions(fhir, patient_doc, logical_id="h1"):
@@ -39,13 +41,17 @@ def test_type_and_system_history_include_every_resource(fhir, patient_doc):
 def test_count_pages_with_a_next_link_that_walks_every_version(fhir, patient_doc):
     _three_versions(fhir, patient_doc)
     seen = []
-    url = "/Patient/h1/_history?_count=2"
+    url: str | None = "/Patient/h1/_history?_count=2"
 
     while url:
         bundle = fhir.get(url).json()
         seen += [e["response"]["etag"] for e in bundle["entry"]]
         nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
-        url = urlsplit(nxt[0]).path.removeprefix("/fhir") + "?" + urlsplit(nxt[0]).query if nxt else None
+        url = (
+            urlsplit(nxt[0]).path.removeprefix("/fhir") + "?" + urlsplit(nxt[0]).query
+            if nxt
+            else None
+        )
 
     assert seen == ['W/"3"', 'W/"2"', 'W/"1"']
 
@@ -99,7 +105,9 @@ def test_history_of_unknown_resource_is_404(fhir):
     assert fhir.get("/Patient/nobody/_history").status_code == 404
 
 
-def test_history_query_count_does_not_grow_with_versions(fhir, patient_doc, django_assert_max_num_queries):
+def test_history_query_count_does_not_grow_with_versions(
+    fhir, patient_doc, django_assert_max_num_queries
+):
     _three_versions(fhir, patient_doc)
     for n in range(10):
         fhir.put("/Patient/h1", {**patient_doc, "id": "h1", "birthDate": f"19{50 + n}-01-01"})

@@ -65,7 +65,9 @@ def test_update_with_stale_if_match_is_412_and_writes_nothing(fhir, patient_doc)
     fhir.put("/Patient/pat-1", {**patient_doc, "id": "pat-1"})
     fhir.put("/Patient/pat-1", {**patient_doc, "id": "pat-1", "gender": "male"})
 
-    response = fhir.put("/Patient/pat-1", {**patient_doc, "id": "pat-1", "gender": "other"}, **{"If-Match": 'W/"1"'})
+    response = fhir.put(
+        "/Patient/pat-1", {**patient_doc, "id": "pat-1", "gender": "other"}, **{"If-Match": 'W/"1"'}
+    )
 
     assert response.status_code == 412
     assert response.json()["resourceType"] == "OperationOutcome"
@@ -76,7 +78,9 @@ def test_update_with_stale_if_match_is_412_and_writes_nothing(fhir, patient_doc)
 def test_update_with_matching_if_match_succeeds(fhir, patient_doc):
     fhir.put("/Patient/pat-1", {**patient_doc, "id": "pat-1"})
 
-    response = fhir.put("/Patient/pat-1", {**patient_doc, "id": "pat-1", "gender": "other"}, **{"If-Match": 'W/"1"'})
+    response = fhir.put(
+        "/Patient/pat-1", {**patient_doc, "id": "pat-1", "gender": "other"}, **{"If-Match": 'W/"1"'}
+    )
 
     assert response.status_code == 200
     assert response["ETag"] == 'W/"2"'
@@ -174,13 +178,25 @@ def test_prefer_return_operation_outcome(fhir, patient_doc):
 
 
 def test_summary_and_elements_on_read_subset_and_tag(fhir, patient_doc):
-    created = fhir.create({**patient_doc, "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">Ada</div>'}})
+    created = fhir.create(
+        {
+            **patient_doc,
+            "text": {
+                "status": "generated",
+                "div": '<div xmlns="http://www.w3.org/1999/xhtml">Ada</div>',
+            },
+        }
+    )
     path = f"/Patient/{created['id']}"
 
     summary = fhir.get(f"{path}?_summary=true").json()
     elements = fhir.get(f"{path}?_elements=birthDate").json()
 
-    assert "text" not in summary and "name" in summary
+    assert "text" not in summary
+    assert "name" in summary
     assert set(elements) == {"resourceType", "id", "meta", "birthDate"}
-    assert {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"} in elements["meta"]["tag"]
+    assert {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+        "code": "SUBSETTED",
+    } in elements["meta"]["tag"]
     assert fhir.get(f"{path}?_summary=sometimes").status_code == 400
