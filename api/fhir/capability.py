@@ -55,7 +55,9 @@ def _search_params(resource_type: str) -> list[dict[str, Any]]:
 def _resource_entry(resource_type: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "type": resource_type,
-        "interaction": [{"code": code} for code in TYPE_INTERACTIONS if not code.startswith("history-system")],
+        "interaction": [
+            {"code": code} for code in TYPE_INTERACTIONS if not code.startswith("history-system")
+        ],
         "versioning": "versioned-update",
         "readHistory": True,
         "updateCreate": True,
@@ -79,7 +81,10 @@ def capability_statement() -> dict[str, Any]:
         "date": "2026-11-26",
         "kind": "instance",
         "software": {"name": "Companion FHIR backend"},
-        "implementation": {"description": "FHIR R4 server of the companion app backend", "url": base_url()},
+        "implementation": {
+            "description": "FHIR R4 server of the companion app backend",
+            "url": base_url(),
+        },
         "fhirVersion": fhirmodels.FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json-patch+json"],
@@ -88,7 +93,10 @@ def capability_statement() -> dict[str, Any]:
                 "mode": "server",
                 "resource": [_resource_entry(t) for t in sorted(fhirmodels.RESOURCE_TYPES)],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
-                "operation": [{"name": name, "definition": url} for name, (url, _) in sorted(OPERATIONS.items())],
+                "operation": [
+                    {"name": name, "definition": url}
+                    for name, (url, _) in sorted(OPERATIONS.items())
+                ],
             }
         ],
     }
