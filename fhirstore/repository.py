@@ -221,6 +221,23 @@ class Repository:
             raise InvalidRequest("Conditional criteria must not be empty")
         return find_matches(resource_type=resource_type, query=query, scope=self.scope, limit=2)
 
+    # --- bundle support (fhirstore.bundles) -------------------------------------------------
+
+    def check_create(self, *, doc: dict[str, Any]) -> None:
+        """Raise Forbidden unless the scope may create `doc` (the bulk path of transactions)."""
+        self._check_write(str(doc.get("resourceType", "")), doc, None)
+
+    def find_conditional(
+        self, *, resource_type: str, query: str, lock: str | None
+    ) -> list[Resource]:
+        """Up to two matches of conditional criteria; with `lock` ("create", "update", "delete"),
+        holding the lock the single-resource conditional write takes, until the transaction ends."""
+        if lock is None:
+            return self._matches(resource_type, query)
+        return _serialised(
+            f"{lock}:{resource_type}?{query}", lambda: self._matches(resource_type, query)
+        )
+
     # --- history (fhirstore.history) --------------------------------------------------------
 
     def history(self, *, resource_type: str | None = None, logical_id: str | None = None, params: list[tuple[str, str]]) -> Any:

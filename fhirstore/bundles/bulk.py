@@ -1,0 +1,95 @@
+"""The ingest fast path: new resources validated up front, then written with a few bulk INSERTs.
+
+A transaction of N creates would cost N × (Resource + ResourceVersion + compartment + index
+statements) through the one-at-a-time write path; here the same rows go in as one INSERT per
+table for the whole batch, inside the caller's transaction. Content is validated and stamped by
+`writes.prepare`, exactly as a single create is, so what is stored is the same.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from fhirstore import compartment, writes
+from fhirstore.errors import Conflict
+from fhirstore.models import CompartmentMember, Resource, ResourceVersion
+from fhirstore.search import indexer
+from fhirstore.stored import Stored
+
+
+@dataclass(frozen=True)
+class NewResource:
+    """A validated, stamped version 1 ready to insert."""
+
+    resource_type: str
+    logical_id: str
+    doc: dict[str, Any]
+    text: bytes
+    method: str
+
+
+def prepare_new(
+    *, doc: dict[str, Any], logical_id: str, moment: datetime, method: str
+) -> NewResource:
+    """Stamp and validate `doc` as version 1 of (type, `logical_id`); InvalidResource if invalid."""
+    stamped, text = writes.prepare(doc, logical_id=logical_id, version=1, moment=moment)
+    return NewResource(str(doc["resourceType"]), logical_id, stamped, text, method)
+
+
+def create_many(items: list[NewResource], *, moment: datetime) -> list[Stored]:
+    """Insert `items` as new resources (current row, version row, compartments, index).
+
+    The caller holds the transaction. Conflict (409) when one of the ids was taken meanwhile.
+    """
+    if not items:
+        return []
+    rows = [
+        Resource(
+            resource_type=item.resource_type,
+            logical_id=item.logical_id,
+            version=1,
+            last_updated=moment,
+            deleted=False,
+            text=item.text.decode(),
+        )
+        for item in items
+    ]
+    try:
+        with transaction.atomic():
+            Resource.objects.bulk_create(rows)
+    except IntegrityError:
+        raise Conflict(
+            "A resource in the Bundle was created concurrently under the same id; retry"
+        ) from None
+    ResourceVersion.objects.bulk_create(
+        [_version_row(row, item) for row, item in zip(rows, items, strict=True)]
+    )
+    CompartmentMember.objects.bulk_create(_members(rows, items))
+    indexer.index_resources([(row, item.doc) for row, item in zip(rows, items, strict=True)])
+    return [
+        Stored(item.resource_type, item.logical_id, 1, moment, False, item.text, item.method)
+        for item in items
+    ]
+
+
+def _version_row(row: Resource, item: NewResource) -> ResourceVersion:
+    return ResourceVersion(
+        resource=row,
+        resource_type=row.resource_type,
+        logical_id=row.logical_id,
+        version=1,
+        last_updated=row.last_updated,
+        method=item.method,
+        deleted=False,
+        text=row.text,
+    )
+
+
+def _members(rows: list[Resource], items: list[NewResource]) -> list[CompartmentMember]:
+    return [
+        CompartmentMember(resource=row, resource_type=row.resource_type, patient_id=patient)
+        for row, item in zip(rows, items, strict=True)
+        for patient in sorted(compartment.patients_of(item.doc))
+    ]
