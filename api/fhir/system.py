@@ -23,7 +23,8 @@ def root(request: HttpRequest, repo: Repository) -> HttpResponse:
             )
         from fhirstore import bundles
 
-        return respond(request, bundles.process_bundle(repo=repo, bundle=doc))
+        prefer = request.headers.get("Prefer")
+        return respond(request, bundles.process_bundle(repo=repo, bundle=doc, prefer=prefer))
     from api.fhir import search_views
 
     return search_views.search_system(request, repo)
