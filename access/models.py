@@ -103,3 +103,101 @@ class UsedAssertion(models.Model):
 
     def __str__(self) -> str:
         return self.jti
+
+
+class OrganisationRole(models.Model):
+    """An operator-granted, organisation-wide role: the user may see that organisation's patients
+    (Patient.managingOrganization or Patient.generalPractitioner), without a care team."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="organisation_roles"
+    )
+    organization_id = models.CharField(max_length=64)
+    granted = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization_id"], name="org_role_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → Organization/{self.organization_id}"
+
+
+class GrantContext(models.Model):
+    """The launch context chosen at consent, held by the authorization code until it is redeemed."""
+
+    grant = models.OneToOneField(
+        oauth2_settings.GRANT_MODEL, on_delete=models.CASCADE, related_name="smart_context"
+    )
+    patient_id = models.CharField(max_length=64, blank=True, default="")
+    encounter_id = models.CharField(max_length=64, blank=True, default="")
+    fhir_user = models.CharField(max_length=100, blank=True, default="")
+    need_patient_banner = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"context of grant {self.grant_id}: patient={self.patient_id or '-'}"
+
+
+class ClientScope(models.Model):
+    """The scopes an operator registered for a client: it may ask for these and no others."""
+
+    application = models.OneToOneField(
+        oauth2_settings.APPLICATION_MODEL, on_delete=models.CASCADE, related_name="registered_scope"
+    )
+    scope = models.TextField()
+
+    def __str__(self) -> str:
+        return f"scopes of {self.application_id}: {self.scope}"
+
+
+class AuditRecord(models.Model):
+    """One request that touched patient data, allowed or denied (IHE BALP's facts).
+
+    Append-only: nothing updates or deletes these rows (on PostgreSQL a trigger enforces it).
+    `access.audit.audit_publish` turns them into FHIR AuditEvent resources in the store, in order,
+    remembering how far it got in `AuditWatermark`.
+    """
+
+    recorded = models.DateTimeField(db_index=True)
+    action = models.CharField(max_length=1)  # C R U D E (AuditEvent.action)
+    interaction = models.CharField(max_length=40)  # read, search-type, transaction, ...
+    outcome = models.CharField(max_length=2)  # 0 success, 4 minor failure, 8 serious failure
+    status = models.PositiveSmallIntegerField()
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    query = models.TextField(blank=True, default="")
+    actor = models.CharField(max_length=120, blank=True, default="")  # e.g. Practitioner/123
+    actor_name = models.CharField(max_length=200, blank=True, default="")
+    client_id = models.CharField(max_length=120, blank=True, default="")
+    client_name = models.CharField(max_length=200, blank=True, default="")
+    on_behalf_of = models.CharField(max_length=120, blank=True, default="")  # proxy relationship
+    purpose = models.CharField(max_length=40, blank=True, default="")
+    address = models.CharField(max_length=64, blank=True, default="")
+    patients = models.JSONField(default=list)  # patient ids the request concerned
+    entities = models.JSONField(default=list)  # "Type/id" targets, when known
+
+    def __str__(self) -> str:
+        return f"{self.recorded:%Y-%m-%d %H:%M} {self.actor or self.client_id} {self.interaction}"
+
+
+class AuditPatient(models.Model):
+    """Index of audit records by patient, so a person's own log is one indexed query."""
+
+    record = models.ForeignKey(AuditRecord, on_delete=models.PROTECT, related_name="patient_rows")
+    patient_id = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient_id", "record"], name="audit_patient_record")]
+
+    def __str__(self) -> str:
+        return f"Patient/{self.patient_id} in audit {self.record_id}"
+
+
+class AuditWatermark(models.Model):
+    """How far audit records have been published as FHIR AuditEvents (a single row)."""
+
+    last_published = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"audit published up to {self.last_published}"

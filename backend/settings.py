@@ -34,6 +34,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "access.cors.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -142,3 +143,46 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+
+# SMART on FHIR authorisation (access/): public URLs, lifetimes and limits. See README "Configuration".
+_FHIR_ORIGIN = FHIR_STORE["PUBLIC_BASE_URL"].rsplit("/fhir", 1)[0]
+ACCESS = {
+    "OAUTH_BASE_URL": env_str("OAUTH_BASE_URL", f"{_FHIR_ORIGIN}/oauth").rstrip("/"),
+    "LAUNCH_SECONDS": env_int("SMART_LAUNCH_SECONDS", 300, minimum=10),
+    "ASSERTION_MAX_SECONDS": 300,
+    "JWKS_FETCH_TIMEOUT": env_int("SMART_JWKS_FETCH_TIMEOUT", 5, minimum=1),
+    "OAUTH_RATE_PER_MINUTE": env_int("OAUTH_RATE_PER_MINUTE", 120, minimum=1),
+    "LOGIN_FAILURES_ALLOWED": env_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1),
+    "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
+    "CORS_ALLOWED_ORIGINS": env_list("CORS_ALLOWED_ORIGINS", []),
+    "MANAGEMENT_PATH": "/account/apps",
+}
+
+from access.keys import oidc_private_key_pem  # noqa: E402  (needs only the PEM helpers)
+
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "access.validator.SmartValidator",
+    # DOT reads OIDC_SERVER_CLASS only from its defaults; naming the server here is what works.
+    "OAUTH2_SERVER_CLASS": "access.server.SmartOIDCServer",
+    "SCOPES_BACKEND_CLASS": "access.scopes_backend.SmartScopes",
+    "SCOPES": {"openid": "Your identity"},  # DOT wants it non-empty; the backend knows the rest
+    "PKCE_REQUIRED": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("ACCESS_TOKEN_SECONDS", 3600, minimum=60),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("REFRESH_TOKEN_SECONDS", 30 * 24 * 3600, minimum=60),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": ACCESS["OAUTH_BASE_URL"],
+    "OIDC_RSA_PRIVATE_KEY": oidc_private_key_pem(
+        from_env=env_str("OIDC_RSA_PRIVATE_KEY", ""),
+        key_file=BASE_DIR / "var" / "oidc_rsa_private_key.pem",
+    ),
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "client_secret_basic", "client_secret_post", "private_key_jwt", "none",
+    ],
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+}
+LOGIN_URL = "/accounts/login/"
