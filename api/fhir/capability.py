@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from access.discovery import capability_security
 from api.fhir.responses import base_url, fhir_view, respond
 from fhirstore import fhirmodels
 from fhirstore.repository import Repository
@@ -72,6 +73,11 @@ def _resource_entry(resource_type: str) -> dict[str, Any]:
     return entry
 
 
+def _security() -> dict[str, Any]:
+    """SMART on FHIR endpoints (oauth-uris extension, SMART service code), owned by access/."""
+    return capability_security()
+
+
 @functools.cache
 def capability_statement() -> dict[str, Any]:
     """The statement for this server (computed once per process)."""
@@ -91,6 +97,7 @@ def capability_statement() -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
+                "security": _security(),
                 "resource": [_resource_entry(t) for t in sorted(fhirmodels.RESOURCE_TYPES)],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "operation": [
