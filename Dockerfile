@@ -14,6 +14,8 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
 COPY . .
+# var/ holds state generated at first start (the OIDC signing key when none is configured).
+RUN mkdir -p /app/var && chown app:app /app/var
 USER app
 
 EXPOSE 8000
