@@ -4,7 +4,13 @@
 command). The repository and the search engine consult it before any query runs; views never do.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+def _no_filters() -> Mapping[str, tuple[str, ...]]:
+    return MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -14,6 +20,9 @@ class AccessScope:
     `patient_ids` None means no compartment restriction (system or operator access); otherwise the
     caller sees only resources in those patients' compartments plus the shared `open_types`.
     `readable`/`writable` hold resource types, or "*" for all.
+    `type_filters` narrows reading of some types to the rows matching at least one of its search
+    query strings (SMART v2 granular scopes, `patient/Observation.rs?category=...`): a type with
+    an entry is readable only through those queries.
     """
 
     patient_ids: frozenset[str] | None = None
@@ -21,6 +30,7 @@ class AccessScope:
     writable: frozenset[str] = frozenset({"*"})
     open_types: frozenset[str] = field(default_factory=frozenset)
     actor: str = "system"
+    type_filters: Mapping[str, tuple[str, ...]] = field(default_factory=_no_filters)
 
     @property
     def unrestricted(self) -> bool:
@@ -31,6 +41,10 @@ class AccessScope:
 
     def may_write(self, resource_type: str) -> bool:
         return "*" in self.writable or resource_type in self.writable
+
+    def filters_for(self, resource_type: str) -> tuple[str, ...]:
+        """The query strings a `resource_type` row must match one of; () when unfiltered."""
+        return self.type_filters.get(resource_type, ())
 
 
 SYSTEM = AccessScope(actor="system")

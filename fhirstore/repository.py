@@ -68,6 +68,12 @@ class Repository:
     # --- access -----------------------------------------------------------------------------
 
     def _visible(self, row: Resource) -> bool:
+        if self.scope.filters_for(row.resource_type):
+            # Granular scopes: the row must match a scope query, so ask the search condition.
+            from fhirstore.search.access import allowed_q
+
+            allowed = allowed_q(self.scope, (row.resource_type,))
+            return Resource.objects.filter(allowed, pk=row.pk).exists()
         if self.scope.unrestricted or row.resource_type in self.scope.open_types:
             return True
         assert self.scope.patient_ids is not None

@@ -70,8 +70,10 @@ def matching_rows(
         rows = rows.filter(resource_type__in=types)
     if compartment is not None:
         rows = rows.filter(_compartment_q(compartment, types))
+    # Chains and _has reach other types: their rows pass the unpruned access condition.
+    reach = allowed_q(scope) if any(c.path for c in request.criteria) else allowed
     for criterion in request.criteria:
-        rows = rows.filter(criterion_q(criterion, types=types, allowed=allowed))
+        rows = rows.filter(criterion_q(criterion, types=types, allowed=reach))
     return rows
 
 

@@ -29,6 +29,8 @@ def find_matches(
     types = (resource_type,)
     allowed = allowed_q(scope, types)
     rows = Resource.objects.filter(allowed, resource_type=resource_type, deleted=False)
+    # Chains and _has reach other types: their rows pass the unpruned access condition.
+    reach = allowed_q(scope) if any(c.path for c in request.criteria) else allowed
     for criterion in request.criteria:
-        rows = rows.filter(criterion_q(criterion, types=types, allowed=allowed))
+        rows = rows.filter(criterion_q(criterion, types=types, allowed=reach))
     return list(rows.order_by("pk")[:limit])
