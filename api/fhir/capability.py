@@ -11,6 +11,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from access.discovery import capability_security
+from api.fhir import capability_search
 from api.fhir.responses import base_url, fhir_view, respond
 from fhirstore import fhirmodels
 from fhirstore.repository import Repository
@@ -37,22 +38,6 @@ SYSTEM_INTERACTIONS: dict[str, tuple[str, str]] = {
 OPERATIONS: dict[str, tuple[str, str]] = {}
 
 
-def _search_params(resource_type: str) -> list[dict[str, Any]]:
-    try:
-        from fhirstore.search.registry import params_for
-    except ImportError:
-        return []
-    rendered = []
-    for code, param in sorted(params_for(resource_type).items()):
-        item = {"name": code, "type": param.type}
-        if getattr(param, "url", None):
-            item["definition"] = param.url
-        if getattr(param, "description", None):
-            item["documentation"] = param.description
-        rendered.append(item)
-    return rendered
-
-
 def _resource_entry(resource_type: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "type": resource_type,
@@ -67,9 +52,16 @@ def _resource_entry(resource_type: str) -> dict[str, Any]:
         "conditionalUpdate": True,
         "conditionalDelete": "single",
     }
-    params = _search_params(resource_type)
+    params = capability_search.search_params(resource_type)
     if params:
         entry["searchParam"] = params
+    entry["searchInclude"] = capability_search.search_includes(resource_type)
+    revincludes = capability_search.search_revincludes(resource_type)
+    if revincludes:
+        entry["searchRevInclude"] = revincludes
+    operations = capability_search.operations_of(resource_type, OPERATIONS)
+    if operations:
+        entry["operation"] = operations
     return entry
 
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import re_path
 
-from api.fhir import negotiation
+from api.fhir import capability, negotiation
 from api.fhir.responses import base_url, fhir_view, respond
 from fhirstore.errors import InvalidRequest
 from fhirstore.operations.everything import everything_chunks
@@ -115,6 +115,20 @@ def observation_lastn(request: HttpRequest, repo: Repository) -> HttpResponse:
     path = "Observation/$lastn"
     return respond(request, searchset_bytes(result=result, base_url=base_url(), path=path))
 
+
+# What /metadata claims: name -> (definition, a path the route below serves).
+capability.OPERATIONS.update(
+    {
+        "everything": (
+            "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+            "/Patient/example/$everything",
+        ),
+        "lastn": (
+            "http://hl7.org/fhir/OperationDefinition/Observation-lastn",
+            "/Observation/$lastn",
+        ),
+    }
+)
 
 urlpatterns = [
     re_path(r"^/_search/?$", search_system_post, name="fhir-system-search"),

@@ -39,15 +39,9 @@ from fhirstore.search.values import (
     unescape,
 )
 
+# One source of truth for modifiers: the registry (the CapabilityStatement lists the same).
 MODIFIERS: dict[str, frozenset[str]] = {
-    "token": frozenset({"not", "text", "missing", "of-type", "above", "below"}),
-    "string": frozenset({"exact", "contains", "missing"}),
-    "date": frozenset({"missing"}),
-    "reference": frozenset({"missing", "identifier"}),
-    "quantity": frozenset({"missing"}),
-    "number": frozenset({"missing"}),
-    "uri": frozenset({"missing", "above", "below"}),
-    "composite": frozenset({"missing"}),
+    kind: frozenset(registry.modifiers(kind)) - {"[type]"} for kind in registry.PARAM_TYPES
 }
 # Parameters on Resource itself that every type has, answered from the resource table.
 RESOURCE_PARAMS = {"_id": "token", "_lastUpdated": "date"}

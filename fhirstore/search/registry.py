@@ -27,6 +27,19 @@ COMPONENT_ERRATA = {
     "http://hl7.org/fhir/SearchParameter/DocumentReference-relationship": ("target", "code"),
 }
 PARAM_TYPES = ("number", "date", "string", "token", "reference", "composite", "quantity", "uri")
+# The modifiers search understands per parameter type: the parser accepts exactly these and the
+# CapabilityStatement documents them. A reference parameter also takes a resource type as its
+# modifier (`subject:Patient=23`). https://hl7.org/fhir/R4/search.html#modifiers
+MODIFIERS: dict[str, tuple[str, ...]] = {
+    "token": ("missing", "not", "text", "of-type", "above", "below"),
+    "string": ("missing", "exact", "contains"),
+    "date": ("missing",),
+    "reference": ("missing", "identifier", "[type]"),
+    "quantity": ("missing",),
+    "number": ("missing",),
+    "uri": ("missing", "above", "below"),
+    "composite": ("missing",),
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,11 @@ def param(resource_type: str, code: str) -> SearchParam | None:
 def resource_types() -> tuple[str, ...]:
     """Every R4 resource type (each has at least the common parameters)."""
     return tuple(sorted(registry().types))
+
+
+def modifiers(kind: str) -> tuple[str, ...]:
+    """The modifiers a parameter of type `kind` takes (`[type]`: a resource type, references)."""
+    return MODIFIERS.get(kind, ())
 
 
 def unsupported() -> dict[str, str]:

@@ -46,3 +46,48 @@ def test_metadata_lists_registered_search_parameters(fhir):
 
     listed = {p["name"]: p["type"] for p in observation["searchParam"]}
     assert listed == {code: p.type for code, p in params_for("Observation").items()}
+
+
+def _entry(statement, resource_type):
+    return next(e for e in statement["rest"][0]["resource"] if e["type"] == resource_type)
+
+
+def test_search_operations_are_registered_and_listed_on_their_type(fhir):
+    import api.fhir.urls  # noqa: F401  (routes register their operations)
+
+    statement = fhir.get("/metadata").json()
+
+    assert {"everything", "lastn"} <= set(capability.OPERATIONS)
+    assert {o["name"] for o in _entry(statement, "Patient")["operation"]} >= {"everything"}
+    assert {o["name"] for o in _entry(statement, "Observation")["operation"]} >= {"lastn"}
+    assert {o["name"] for o in statement["rest"][0]["operation"]} >= {"everything", "lastn"}
+
+
+def test_every_search_parameter_has_type_definition_and_its_modifiers(fhir):
+    from fhirstore.search import registry
+
+    statement = fhir.get("/metadata").json()
+
+    for entry in statement["rest"][0]["resource"]:
+        params = registry.params_for(entry["type"])
+        listed = {p["name"]: p for p in entry.get("searchParam", [])}
+        assert set(listed) == set(params), entry["type"]
+        for code, item in listed.items():
+            assert item["type"] == params[code].type
+            assert item["definition"] == params[code].url
+            for modifier in registry.modifiers(params[code].type):
+                assert f":{modifier}" in item["documentation"], (entry["type"], code)
+
+
+def test_includes_and_revincludes_follow_the_reference_parameters(fhir):
+    from fhirstore.search import registry
+
+    statement = fhir.get("/metadata").json()
+    observation, patient = _entry(statement, "Observation"), _entry(statement, "Patient")
+
+    references = {c for c, p in registry.params_for("Observation").items() if p.type == "reference"}
+    assert set(observation["searchInclude"]) == {"*"} | {f"Observation:{c}" for c in references}
+    assert {"Observation:subject", "Observation:patient", "Encounter:patient"} <= set(
+        patient["searchRevInclude"]
+    )
+    assert "Observation:subject" not in _entry(statement, "Medication").get("searchRevInclude", [])
