@@ -154,12 +154,15 @@ class ClientScope(models.Model):
 class AuditRecord(models.Model):
     """One request that touched patient data, allowed or denied (IHE BALP's facts).
 
-    Append-only: nothing updates or deletes these rows (on PostgreSQL a trigger enforces it).
-    `access.audit.audit_publish` turns them into FHIR AuditEvent resources in the store, in order,
-    remembering how far it got in `AuditWatermark`.
+    A request concerning several patients writes one row per patient, sharing `request_id`, so a
+    person's log is one indexed query and recording costs a single INSERT. Append-only: nothing
+    updates or deletes these rows. `access.audit_publish` turns each request into one FHIR
+    AuditEvent in the store, in order, remembering how far it got in `AuditWatermark`.
     """
 
-    recorded = models.DateTimeField(db_index=True)
+    request_id = models.UUIDField()
+    patient_id = models.CharField(max_length=64, blank=True, default="")
+    recorded = models.DateTimeField()
     action = models.CharField(max_length=1)  # C R U D E (AuditEvent.action)
     interaction = models.CharField(max_length=40)  # read, search-type, transaction, ...
     outcome = models.CharField(max_length=2)  # 0 success, 4 minor failure, 8 serious failure
@@ -174,24 +177,16 @@ class AuditRecord(models.Model):
     on_behalf_of = models.CharField(max_length=120, blank=True, default="")  # proxy relationship
     purpose = models.CharField(max_length=40, blank=True, default="")
     address = models.CharField(max_length=64, blank=True, default="")
-    patients = models.JSONField(default=list)  # patient ids the request concerned
-    entities = models.JSONField(default=list)  # "Type/id" targets, when known
+    entity = models.CharField(max_length=200, blank=True, default="")  # "Type/id" when known
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["patient_id", "recorded"], name="audit_patient_recorded"),
+            models.Index(fields=["recorded"], name="audit_recorded"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.recorded:%Y-%m-%d %H:%M} {self.actor or self.client_id} {self.interaction}"
-
-
-class AuditPatient(models.Model):
-    """Index of audit records by patient, so a person's own log is one indexed query."""
-
-    record = models.ForeignKey(AuditRecord, on_delete=models.PROTECT, related_name="patient_rows")
-    patient_id = models.CharField(max_length=64)
-
-    class Meta:
-        indexes = [models.Index(fields=["patient_id", "record"], name="audit_patient_record")]
-
-    def __str__(self) -> str:
-        return f"Patient/{self.patient_id} in audit {self.record_id}"
 
 
 class AuditWatermark(models.Model):

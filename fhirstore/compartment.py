@@ -99,3 +99,18 @@ def patients_of(doc: dict[str, Any]) -> set[str]:
             if patient:
                 found.add(patient)
     return found
+
+
+def patients_of_targets(targets: list[tuple[str, str]]) -> set[str]:
+    """Patients whose compartments hold the given current resources (one query)."""
+    from django.db.models import Q
+
+    from fhirstore.models import CompartmentMember
+
+    if not targets:
+        return set()
+    condition = Q()
+    for resource_type, logical_id in targets:
+        condition |= Q(resource__resource_type=resource_type, resource__logical_id=logical_id)
+    rows = CompartmentMember.objects.filter(condition).values_list("patient_id", flat=True)
+    return set(rows)

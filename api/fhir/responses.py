@@ -11,7 +11,10 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from access.audit import Target, audit_request
+from access.audit_publish import audit_publish
 from access.scopes import scope_for_request
+from api.fhir import auditing
 from api.fhir import negotiation
 from api.fhir.outcome import error_doc, info_doc
 from fhirstore import conf, jsontext
@@ -73,25 +76,51 @@ def error_response(request: HttpRequest, error: FhirError) -> HttpResponse:
 _NO_ACCESS = AccessScope(readable=frozenset(), writable=frozenset(), actor="anonymous")
 
 
+def _serve(
+    request: HttpRequest,
+    view: View,
+    methods: tuple[str, ...],
+    holder: list[AccessScope] | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    target: Target | None = None,
+) -> HttpResponse:
+    """Run one view; `holder` receives the caller's scope so the request can be audited."""
+    try:
+        request.fhir_media_type = negotiation.response_type(request)  # type: ignore[attr-defined]
+        if request.method not in methods:
+            raise FhirError(
+                f"{request.method} is not allowed here",
+                http_status=405,
+                code="not-supported",
+                headers={"Allow": ", ".join(methods)},
+            )
+        if holder is None:
+            return view(request, Repository(scope=_NO_ACCESS), *args, **kwargs)
+        scope = scope_for_request(request)
+        holder.append(scope)
+        if target is not None and auditing.reads_audit_events(request, target):
+            audit_publish()
+        return view(request, Repository(scope=scope), *args, **kwargs)
+    except FhirError as error:
+        return error_response(request, error)
+
+
 def fhir_view(*, methods: tuple[str, ...], public: bool = False) -> Callable[[View], View]:
     """Wrap a view: method (405), negotiation (406), access scope, FhirError → OperationOutcome."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            try:
-                request.fhir_media_type = negotiation.response_type(request)  # type: ignore[attr-defined]
-                if request.method not in methods:
-                    raise FhirError(
-                        f"{request.method} is not allowed here",
-                        http_status=405,
-                        code="not-supported",
-                        headers={"Allow": ", ".join(methods)},
-                    )
-                scope = _NO_ACCESS if public else scope_for_request(request)
-                return view(request, Repository(scope=scope), *args, **kwargs)
-            except FhirError as error:
-                return error_response(request, error)
+            if public:
+                return _serve(request, view, methods, None, args, kwargs)
+            target = auditing.target_of(request)
+            holder: list[AccessScope] = []
+            response = _serve(request, view, methods, holder, args, kwargs, target)
+            scope = holder[0] if holder else _NO_ACCESS
+            target = auditing.with_location(target, response.get("Location", ""))
+            audit_request(request=request, scope=scope, status=response.status_code, target=target)
+            return response
 
         return csrf_exempt(wrapped)
 

@@ -8,7 +8,7 @@ import pytest
 from tests.fhirstore.search.querying import observation, patient
 
 pytestmark = pytest.mark.django_db
-AUTH = 1  # the bearer token lookup every request makes
+AUTH = 2  # the token lookup, and the audit record every request writes
 
 
 @pytest.fixture

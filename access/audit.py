@@ -1,0 +1,115 @@
+"""Every request that touches patient data leaves an audit record, allowed or denied.
+
+Recording is one INSERT (plus one per patient concerned) in the request, so it costs well under a
+millisecond; the FHIR AuditEvent resources people and integrators search
+(`AuditEvent?patient=...`) are published from those records by `audit_publish`, in order, before
+any AuditEvent is read and on a schedule in production. The records follow IHE Basic Audit Log
+Patterns (https://profiles.ihe.net/ITI/BALP/): who (user, client, proxy), what (targets or query),
+when, outcome, purpose. Tokens are never recorded: the query string is kept without secrets.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import HttpRequest
+
+from access.models import Account, AuditRecord
+from fhirstore.context import AccessScope
+from fhirstore.compartment import patients_of_targets
+
+_ACTIONS = {"GET": "R", "HEAD": "R", "POST": "C", "PUT": "U", "PATCH": "U", "DELETE": "D"}
+_SECRET_PARAMS = ("access_token", "code", "code_verifier", "client_secret", "refresh_token")
+_PATIENT_PARAMS = ("patient", "subject", "_id")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the request was about: `resource_type`/`logical_id` from the route, or a query."""
+
+    interaction: str
+    resource_type: str = ""
+    logical_id: str = ""
+    compartment_patient: str = ""
+
+
+def _outcome(status: int) -> str:
+    if status < 400:
+        return "0"
+    return "4" if status < 500 else "8"
+
+
+def _clean_query(request: HttpRequest) -> str:
+    pairs = [f"{key}={value}" for key, value in request.GET.items() if key not in _SECRET_PARAMS]
+    return "&".join(pairs)[:2000]
+
+
+def _who(request: HttpRequest, scope: AccessScope) -> dict[str, str]:
+    token: Any = getattr(request, "access_token", None)
+    if token is None:
+        return {"actor": scope.actor}
+    application = token.application
+    who = {
+        "client_id": application.client_id if application else "",
+        "client_name": application.name if application else "",
+    }
+    user = token.user
+    account: Account | None = getattr(user, "account", None) if user else None
+    if user is not None:
+        who["actor"] = (
+            account.fhir_reference if account and account.fhir_reference else f"user:{user.pk}"
+        )
+        who["actor_name"] = user.get_full_name() or user.get_username()
+    else:
+        who["actor"] = f"client:{who['client_id']}"
+    if account is not None and account.kind == "related-person":
+        context = getattr(token, "smart_context", None)
+        who["on_behalf_of"] = f"Patient/{context.patient_id}" if context else ""
+    return who
+
+
+def _query_patients(request: HttpRequest) -> set[str]:
+    found = set()
+    for name in _PATIENT_PARAMS:
+        for value in request.GET.getlist(name):
+            for item in value.split(","):
+                item = item.strip()
+                if name != "_id" or request.path.rstrip("/").endswith("/Patient"):
+                    found.add(item.removeprefix("Patient/"))
+    return {p for p in found if p and "/" not in p}
+
+
+def _patients(request: HttpRequest, scope: AccessScope, target: Target) -> list[str]:
+    found: set[str] = set()
+    if target.compartment_patient:
+        found.add(target.compartment_patient)
+    if target.resource_type == "Patient" and target.logical_id:
+        found.add(target.logical_id)
+    elif target.resource_type and target.logical_id:
+        found |= patients_of_targets([(target.resource_type, target.logical_id)])
+    found |= _query_patients(request)
+    if scope.patient_ids is not None:
+        found = (found & scope.patient_ids) or set(scope.patient_ids)
+    return sorted(found)[:50]
+
+
+def audit_request(*, request: HttpRequest, scope: AccessScope, status: int, target: Target) -> None:
+    """Record one request: a single INSERT of one row per patient concerned (or one row)."""
+    fields = {
+        "request_id": uuid.uuid4(),
+        "recorded": datetime.now(UTC),
+        "action": _ACTIONS.get(request.method or "GET", "E"),
+        "interaction": target.interaction,
+        "outcome": _outcome(status),
+        "status": status,
+        "method": (request.method or "")[:8],
+        "path": request.path[:500],
+        "query": _clean_query(request),
+        "purpose": request.headers.get("X-Purpose-Of-Use", "")[:40],
+        "address": (request.META.get("REMOTE_ADDR") or "")[:64],
+        "entity": f"{target.resource_type}/{target.logical_id}"[:200] if target.logical_id else "",
+        **_who(request, scope),
+    }
+    patients = _patients(request, scope, target) or [""]
+    AuditRecord.objects.bulk_create([AuditRecord(patient_id=p, **fields) for p in patients])

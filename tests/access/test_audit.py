@@ -1,0 +1,116 @@
+"""Every FHIR request touching patient data leaves an audit record; people can read their own log."""
+
+from access.models import AuditRecord
+from access.services import system_token_issue
+
+
+def _client(client, token):
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+def _post(client, body):
+    import json
+
+    return client.post(
+        f"/fhir/{body['resourceType']}", json.dumps(body), content_type="application/fhir+json"
+    )
+
+
+def test_read_writes_one_record_naming_client_patient_and_target(client, db):
+    fhir = _client(client, system_token_issue(client_name="hospital-feed", scope="system/*.*"))
+    patient = _post(fhir, {"resourceType": "Patient", "name": [{"family": "Ng"}]}).json()
+    before = AuditRecord.objects.count()
+
+    fhir.get(f"/fhir/Patient/{patient['id']}")
+
+    record = AuditRecord.objects.order_by("-id").first()
+    assert AuditRecord.objects.count() == before + 1
+    assert record.interaction == "read"
+    assert record.action == "R"
+    assert record.outcome == "0"
+    assert record.client_name == "hospital-feed"
+    assert record.patient_id == patient["id"]
+    assert record.entity == f"Patient/{patient['id']}"
+
+
+def test_reading_an_observation_records_its_patient(client, db):
+    fhir = _client(client, system_token_issue(client_name="feed", scope="system/*.*"))
+    observation = _post(
+        fhir,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "weight"},
+            "subject": {"reference": "Patient/p-7"},
+        },
+    ).json()
+
+    fhir.get(f"/fhir/Observation/{observation['id']}")
+
+    assert AuditRecord.objects.order_by("-id").first().patient_id == "p-7"
+
+
+def test_denied_request_is_recorded_as_a_failure(client, db):
+    client.get("/fhir/Patient/p-1", headers={"Authorization": "Bearer not-a-token"})
+
+    record = AuditRecord.objects.get()
+    assert record.status == 401
+    assert record.outcome == "4"
+    assert record.patient_id == "p-1"
+
+
+def test_tokens_never_reach_the_audit_record(client, db):
+    client.get("/fhir/Patient?access_token=secret-value&name=x")
+
+    record = AuditRecord.objects.get()
+    assert "secret-value" not in record.query
+    assert "name=x" in record.query
+
+
+def test_metadata_is_not_audited(client, db):
+    client.get("/fhir/metadata")
+
+    assert not AuditRecord.objects.exists()
+
+
+def test_patient_log_is_searchable_as_fhir_audit_events(client, db):
+    fhir = _client(client, system_token_issue(client_name="gp-system", scope="system/*.*"))
+    patient = _post(fhir, {"resourceType": "Patient", "name": [{"family": "Ng"}]}).json()
+    fhir.get(f"/fhir/Patient/{patient['id']}")
+
+    bundle = fhir.get(f"/fhir/AuditEvent?patient={patient['id']}").json()
+
+    subtypes = [e["resource"]["subtype"][0]["code"] for e in bundle["entry"]]
+    assert "read" in subtypes
+    assert "create" in subtypes
+    event = bundle["entry"][0]["resource"]
+    assert any(a["who"].get("display") == "gp-system" for a in event["agent"])
+
+
+def test_publishing_twice_does_not_duplicate_events(client, db):
+    from access.audit_publish import audit_publish
+
+    fhir = _client(client, system_token_issue(client_name="feed", scope="system/*.*"))
+    _post(fhir, {"resourceType": "Patient"})
+
+    first = audit_publish()
+    second = audit_publish()
+
+    assert first == 1
+    assert second == 0
+    assert fhir.get("/fhir/AuditEvent?_summary=count").json()["total"] == 1
+
+
+def test_audit_events_cannot_be_changed_or_deleted(client, db):
+    from access.audit_publish import audit_publish
+
+    fhir = _client(client, system_token_issue(client_name="feed", scope="system/*.*"))
+    _post(fhir, {"resourceType": "Patient"})
+    audit_publish()
+    event = fhir.get("/fhir/AuditEvent").json()["entry"][0]["resource"]
+
+    deleted = fhir.delete(f"/fhir/AuditEvent/{event['id']}")
+
+    assert deleted.status_code == 403
+    assert fhir.get(f"/fhir/AuditEvent/{event['id']}").status_code == 200
