@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from fhirstore import compartment, writes
+from fhirstore.bundles import pgcopy
 from fhirstore.errors import Conflict
 from fhirstore.models import CompartmentMember, Resource, ResourceVersion
 from fhirstore.search import indexer
@@ -52,21 +53,18 @@ def create_many(items: list[NewResource], *, moment: datetime) -> list[Stored]:
             version=1,
             last_updated=moment,
             deleted=False,
-            text=item.text.decode(),
         )
         for item in items
     ]
+    texts = [item.text.decode() for item in items]
+    patients = [compartment.patients_of(item.doc) for item in items]
     try:
         with transaction.atomic():
-            Resource.objects.bulk_create(rows)
+            _insert(rows, texts, [item.method for item in items], patients)
     except IntegrityError:
         raise Conflict(
-            "A resource in the Bundle was created concurrently under the same id; retry"
+            "A resource in the Bundle was created concurrently under its id; retry"
         ) from None
-    ResourceVersion.objects.bulk_create(
-        [_version_row(row, item) for row, item in zip(rows, items, strict=True)]
-    )
-    CompartmentMember.objects.bulk_create(_members(rows, items))
     indexer.index_resources([(row, item.doc) for row, item in zip(rows, items, strict=True)])
     return [
         Stored(item.resource_type, item.logical_id, 1, moment, False, item.text, item.method)
@@ -74,22 +72,34 @@ def create_many(items: list[NewResource], *, moment: datetime) -> list[Stored]:
     ]
 
 
-def _version_row(row: Resource, item: NewResource) -> ResourceVersion:
-    return ResourceVersion(
-        resource=row,
-        resource_type=row.resource_type,
-        logical_id=row.logical_id,
-        version=1,
-        last_updated=row.last_updated,
-        method=item.method,
-        deleted=False,
-        text=row.text,
+def _insert(
+    rows: list[Resource], texts: list[str], methods: list[str], patients: list[set[str]]
+) -> None:
+    if connection.vendor == "postgresql":
+        pgcopy.copy_new(rows, texts, methods, patients)
+        return
+    for row, text in zip(rows, texts, strict=True):
+        row.text = text
+    Resource.objects.bulk_create(rows)
+    ResourceVersion.objects.bulk_create(
+        [
+            ResourceVersion(
+                resource=row,
+                resource_type=row.resource_type,
+                logical_id=row.logical_id,
+                version=1,
+                last_updated=row.last_updated,
+                method=method,
+                deleted=False,
+                text=row.text,
+            )
+            for row, method in zip(rows, methods, strict=True)
+        ]
     )
-
-
-def _members(rows: list[Resource], items: list[NewResource]) -> list[CompartmentMember]:
-    return [
-        CompartmentMember(resource=row, resource_type=row.resource_type, patient_id=patient)
-        for row, item in zip(rows, items, strict=True)
-        for patient in sorted(compartment.patients_of(item.doc))
-    ]
+    CompartmentMember.objects.bulk_create(
+        [
+            CompartmentMember(resource=row, resource_type=row.resource_type, patient_id=patient)
+            for row, ids in zip(rows, patients, strict=True)
+            for patient in sorted(ids)
+        ]
+    )

@@ -442,3 +442,24 @@ def test_batch_runs_updates_and_conditional_creates(repo):
 
     assert [entry["response"]["status"] for entry in response["entry"]] == ["200 OK", "200 OK"]
     assert Resource.objects.filter(resource_type="Patient").count() == 1
+
+
+def test_bulk_insert_of_an_id_taken_meanwhile_is_a_409_and_writes_nothing(repo):
+    from django.db import transaction
+
+    from fhirstore import writes
+    from fhirstore.bundles.bulk import create_many, prepare_new
+
+    repo.update(resource_type="Patient", logical_id="taken", doc=patient(id="taken"))
+    before = row_counts()
+    moment = writes.now()
+    items = [
+        prepare_new(doc=patient("1"), logical_id="fresh", moment=moment, method="POST"),
+        prepare_new(doc=patient("2"), logical_id="taken", moment=moment, method="PUT"),
+    ]
+
+    with pytest.raises(FhirError) as failure, transaction.atomic():
+        create_many(items, moment=moment)
+
+    assert failure.value.http_status == 409
+    assert row_counts() == before
