@@ -103,6 +103,13 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Periodic work for `celery beat` (production). Embedded, the same functions run on demand.
+CELERY_BEAT_SCHEDULE = {
+    "publish-audit-events": {
+        "task": "access.publish_audit_events",
+        "schedule": env_int("AUDIT_PUBLISH_SECONDS", 10, minimum=1),
+    },
+}
 
 CACHES = {
     "default": (
@@ -145,7 +152,7 @@ OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 
 # SMART on FHIR authorisation (access/): public URLs, lifetimes and limits. See README "Configuration".
-_FHIR_ORIGIN = FHIR_STORE["PUBLIC_BASE_URL"].rsplit("/fhir", 1)[0]
+_FHIR_ORIGIN = str(FHIR_STORE["PUBLIC_BASE_URL"]).rsplit("/fhir", 1)[0]
 ACCESS = {
     "OAUTH_BASE_URL": env_str("OAUTH_BASE_URL", f"{_FHIR_ORIGIN}/oauth").rstrip("/"),
     "LAUNCH_SECONDS": env_int("SMART_LAUNCH_SECONDS", 300, minimum=10),

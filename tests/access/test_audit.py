@@ -114,3 +114,11 @@ def test_audit_events_cannot_be_changed_or_deleted(client, db):
 
     assert deleted.status_code == 403
     assert fhir.get(f"/fhir/AuditEvent/{event['id']}").status_code == 200
+
+
+def test_publish_task_runs_in_process_when_embedded(client, db):
+    from access.tasks import publish_audit_events
+
+    client.get("/fhir/Patient/p-9", headers={"Authorization": "Bearer nope"})
+
+    assert publish_audit_events.delay().get() == 1
