@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
-from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from oauth2_provider.models import get_application_model
 
+from access.conf import access_settings
 from access.models import ClientKeys, UsedAssertion
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -32,7 +32,7 @@ class AssertionRefused(Exception):
 
 
 def token_endpoint_url() -> str:
-    return f"{settings.ACCESS['OAUTH_BASE_URL']}/token"
+    return f"{access_settings()['OAUTH_BASE_URL']}/token"
 
 
 def _fetch_jwks(url: str) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def _fetch_jwks(url: str) -> dict[str, Any]:
     if cached is not None:
         return dict(cached)
     try:
-        with urllib.request.urlopen(url, timeout=settings.ACCESS["JWKS_FETCH_TIMEOUT"]) as reply:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=access_settings()["JWKS_FETCH_TIMEOUT"]) as reply:  # noqa: S310
             jwks = json.loads(reply.read(_JWKS_MAX_BYTES))
     except (OSError, ValueError) as error:
         raise AssertionRefused(f"the client's JWKS URL could not be read: {error}") from None
@@ -81,13 +81,16 @@ def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def _verified(assertion: str, key: Any, alg: str) -> dict[str, Any]:
     try:
         claims = jwt.decode(
-            assertion, key=key, algorithms=[alg], audience=token_endpoint_url(),
+            assertion,
+            key=key,
+            algorithms=[alg],
+            audience=token_endpoint_url(),
             options={"require": ["iss", "sub", "aud", "exp", "jti"]},
         )
     except jwt.PyJWTError as error:
         raise AssertionRefused(f"the client assertion is not valid: {error}") from None
     lifetime = claims["exp"] - timezone.now().timestamp()
-    if lifetime > settings.ACCESS["ASSERTION_MAX_SECONDS"]:
+    if lifetime > access_settings()["ASSERTION_MAX_SECONDS"]:
         raise AssertionRefused("the assertion's exp is more than five minutes ahead")
     return claims
 
@@ -107,8 +110,10 @@ def assertion_client(*, assertion: str) -> Any:
     """The Application the assertion authenticates, or AssertionRefused."""
     header, unverified = _unverified(assertion)
     application = (
-        get_application_model().objects.filter(client_id=unverified["iss"])
-        .select_related("client_keys").first()
+        get_application_model()
+        .objects.filter(client_id=unverified["iss"])
+        .select_related("client_keys")
+        .first()
     )
     keys = getattr(application, "client_keys", None) if application else None
     if keys is None:

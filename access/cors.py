@@ -9,22 +9,32 @@ https://fetch.spec.whatwg.org/#http-cors-protocol
 
 from collections.abc import Callable
 
-from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from oauth2_provider.models import get_application_model
 
-_PATHS = ("/fhir", "/oauth/token", "/oauth/introspect", "/oauth/revoke", "/oauth/jwks",
-          "/oauth/userinfo", "/oauth/.well-known")
-_ALLOW_HEADERS = ("Authorization, Content-Type, Accept, If-Match, If-None-Match, If-None-Exist, "
-                  "If-Modified-Since, Prefer, X-Provenance")
+from access.conf import access_settings
+
+_PATHS = (
+    "/fhir",
+    "/oauth/token",
+    "/oauth/introspect",
+    "/oauth/revoke",
+    "/oauth/jwks",
+    "/oauth/userinfo",
+    "/oauth/.well-known",
+)
+_ALLOW_HEADERS = (
+    "Authorization, Content-Type, Accept, If-Match, If-None-Match, If-None-Exist, "
+    "If-Modified-Since, Prefer, X-Provenance"
+)
 _EXPOSE_HEADERS = "Location, Content-Location, ETag, Last-Modified"
 _CACHE_SECONDS = 60
 
 
 def origin_allowed(origin: str) -> bool:
     """Is `origin` (scheme://host[:port]) registered by an app or the operator?"""
-    if origin in settings.ACCESS["CORS_ALLOWED_ORIGINS"]:
+    if origin in access_settings()["CORS_ALLOWED_ORIGINS"]:
         return True
     key = f"cors-origin:{origin}"
     cached = cache.get(key)

@@ -9,13 +9,26 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from access.assertions import ALGORITHMS
+from access.conf import access_settings
 from access.scopes_backend import ADVERTISED_SCOPES
 
 CAPABILITIES = [
-    "launch-ehr", "launch-standalone", "client-public", "client-confidential-symmetric",
-    "client-confidential-asymmetric", "context-ehr-patient", "context-ehr-encounter",
-    "context-standalone-patient", "context-banner", "permission-offline", "permission-online",
-    "permission-patient", "permission-user", "permission-v1", "permission-v2", "sso-openid-connect",
+    "launch-ehr",
+    "launch-standalone",
+    "client-public",
+    "client-confidential-symmetric",
+    "client-confidential-asymmetric",
+    "context-ehr-patient",
+    "context-ehr-encounter",
+    "context-standalone-patient",
+    "context-banner",
+    "permission-offline",
+    "permission-online",
+    "permission-patient",
+    "permission-user",
+    "permission-v1",
+    "permission-v2",
+    "sso-openid-connect",
     "authorize-post",
 ]
 
@@ -26,7 +39,7 @@ def _public_origin() -> str:
 
 def endpoints() -> dict[str, str]:
     """The absolute URLs of the OAuth endpoints."""
-    oauth = settings.ACCESS["OAUTH_BASE_URL"]
+    oauth = access_settings()["OAUTH_BASE_URL"]
     return {
         "authorize": f"{oauth}/authorize",
         "token": f"{oauth}/token",
@@ -34,7 +47,7 @@ def endpoints() -> dict[str, str]:
         "revoke": f"{oauth}/revoke",
         "jwks": f"{oauth}/jwks",
         "userinfo": f"{oauth}/userinfo",
-        "manage": f"{_public_origin()}{settings.ACCESS['MANAGEMENT_PATH']}",
+        "manage": f"{_public_origin()}{access_settings()['MANAGEMENT_PATH']}",
     }
 
 
@@ -42,7 +55,7 @@ def smart_configuration() -> dict[str, Any]:
     """The document served at `/fhir/.well-known/smart-configuration` (SMART App Launch 2.2)."""
     urls = endpoints()
     return {
-        "issuer": settings.ACCESS["OAUTH_BASE_URL"],
+        "issuer": access_settings()["OAUTH_BASE_URL"],
         "jwks_uri": urls["jwks"],
         "authorization_endpoint": urls["authorize"],
         "token_endpoint": urls["token"],
@@ -53,7 +66,10 @@ def smart_configuration() -> dict[str, Any]:
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "response_types_supported": ["code"],
         "token_endpoint_auth_methods_supported": [
-            "client_secret_basic", "client_secret_post", "private_key_jwt", "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none",
         ],
         "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -64,21 +80,35 @@ def smart_configuration() -> dict[str, Any]:
 
 
 def capability_security() -> dict[str, Any]:
-    """`CapabilityStatement.rest[0].security`: the oauth-uris extension and the SMART service code."""
+    """`CapabilityStatement.rest[0].security`: the oauth-uris extension, the SMART service code."""
     urls = endpoints()
-    uris = [("authorize", "authorize"), ("token", "token"), ("introspect", "introspect"),
-            ("revoke", "revoke"), ("manage", "manage")]
+    uris = [
+        ("authorize", "authorize"),
+        ("token", "token"),
+        ("introspect", "introspect"),
+        ("revoke", "revoke"),
+        ("manage", "manage"),
+    ]
     return {
         "cors": True,
-        "service": [{"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-            "code": "SMART-on-FHIR",
-        }], "text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)"}],
-        "extension": [{
-            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-            "extension": [{"url": name, "valueUri": urls[key]} for name, key in uris],
-        }],
-        "description": "SMART App Launch 2.2 and SMART Backend Services; see .well-known/smart-configuration",
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
+            }
+        ],
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [{"url": name, "valueUri": urls[key]} for name, key in uris],
+            }
+        ],
+        "description": "SMART App Launch 2.2 and SMART Backend Services",
     }
 
 

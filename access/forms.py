@@ -18,7 +18,8 @@ class ConsentForm(AllowForm):
         """The oauthlib credentials the authorization request is re-validated with."""
         data = self.cleaned_data
         credentials = {
-            key: data.get(key) for key in ("client_id", "redirect_uri", "response_type", "state", "aud")
+            key: data.get(key)
+            for key in ("client_id", "redirect_uri", "response_type", "state", "aud")
         }
         for optional in ("code_challenge", "code_challenge_method", "nonce", "claims"):
             if data.get(optional):

@@ -1,8 +1,8 @@
 """The OpenID Connect signing key: from the environment, or generated once for the embedded default.
 
 Production sets `OIDC_RSA_PRIVATE_KEY` (a PEM). Without it, a 2048-bit RSA key is generated on first
-start into `var/oidc_rsa_private_key.pem` (gitignored) and reused after, so id_tokens stay valid across
-restarts and every worker process signs with the same key. Imported by settings: no Django imports.
+start into `var/oidc_rsa_private_key.pem` (gitignored) and reused after, so id_tokens stay valid
+across restarts and every worker process signs with the same key. Imported by settings: no Django.
 """
 
 import contextlib
@@ -37,7 +37,7 @@ def _write_once(path: Path, pem: bytes) -> None:
 
 
 def oidc_private_key_pem(*, from_env: str, key_file: Path) -> str:
-    """The PEM to sign id_tokens with: `from_env` when set, else the key in `key_file` (created once)."""
+    """The PEM to sign id_tokens with: `from_env` if set, else the key in `key_file` (made once)."""
     if from_env.strip():
         return from_env.replace("\\n", "\n")
     if not key_file.exists():

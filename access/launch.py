@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
+from access.conf import access_settings
 from access.models import Account, AccountKind, LaunchContext
 
 LAUNCHER_KINDS = frozenset({AccountKind.PRACTITIONER, AccountKind.STAFF})
@@ -100,7 +100,7 @@ def launch_resolve(
 
 
 def launch_picker(*, user: Any, scopes: list[str], launch_id: str = "") -> list[str]:
-    """Before consent: the patients to choose from (empty when there is no choice), or LaunchRefused."""
+    """Before consent: the patients to pick from (empty if there is no choice), or LaunchRefused."""
     if "launch" in scopes:
         launch_resolve(user=user, scopes=scopes, launch_id=launch_id)
         return []
@@ -119,8 +119,10 @@ def launch_create(*, user: Any, patient_id: str, encounter_id: str = "") -> Laun
         raise LaunchRefused("Only clinicians' and staff logins may create a launch", status=403)
     if not patient_id:
         raise LaunchRefused("patient is required")
-    lifetime = timedelta(seconds=settings.ACCESS["LAUNCH_SECONDS"])
+    lifetime = timedelta(seconds=access_settings()["LAUNCH_SECONDS"])
     return LaunchContext.objects.create(
-        patient_id=patient_id, encounter_id=encounter_id, created_by=user,
+        patient_id=patient_id,
+        encounter_id=encounter_id,
+        created_by=user,
         expires=timezone.now() + lifetime,
     )

@@ -1,20 +1,21 @@
-"""`POST /oauth/launch`: a clinician's system asks for an EHR launch id for a patient (and encounter).
+"""`POST /oauth/launch`: a clinician's system asks for an EHR launch id for a patient (and visit).
 
 The caller is a clinician or staff login, authenticated by a bearer token issued to that user or by
 the session of the server's own pages (then the CSRF token is checked, as for any form post).
-Body: JSON or form fields `patient` and optional `encounter`. Answer: `{"launch": ..., "expires_in": ...}`.
+Body: JSON or form fields `patient` and optional `encounter`.
+Answer: `{"launch": ..., "expires_in": ...}`.
 https://hl7.org/fhir/smart-app-launch/app-launch.html#launch-app-ehr-launch
 """
 
 import json
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from access.conf import access_settings
 from access.launch import LaunchRefused, launch_create
 from access.ratelimit import rate_limited
 from access.token_info import access_token_for
@@ -30,16 +31,22 @@ def _fields(request: HttpRequest) -> dict[str, Any]:
     return request.POST.dict()
 
 
+def _no_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()
+
+
 def _caller(request: HttpRequest) -> tuple[Any, HttpResponse | None]:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         token = access_token_for(header[7:].strip())
         if token is None or token.expires <= timezone.now() or token.user is None:
-            return None, _error(401, "invalid_token", "The bearer token is unknown, expired or has no user")
+            return None, _error(
+                401, "invalid_token", "The bearer token is unknown, expired or has no user"
+            )
         return token.user, None
     if not request.user.is_authenticated:
         return None, _error(401, "invalid_token", "Sign in or send a bearer token")
-    refused = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
+    refused = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, _no_view, (), {})
     return request.user, refused
 
 
@@ -60,10 +67,15 @@ def launch(request: HttpRequest) -> HttpResponse:
         return refused
     fields = _fields(request)
     try:
-        created = launch_create(user=user, patient_id=str(fields.get("patient", "")),
-                                encounter_id=str(fields.get("encounter", "")))
+        created = launch_create(
+            user=user,
+            patient_id=str(fields.get("patient", "")),
+            encounter_id=str(fields.get("encounter", "")),
+        )
     except LaunchRefused as refusal:
         return _error(refusal.status, "invalid_request", str(refusal))
-    response = JsonResponse({"launch": created.launch_id, "expires_in": settings.ACCESS["LAUNCH_SECONDS"]})
+    response = JsonResponse(
+        {"launch": created.launch_id, "expires_in": access_settings()["LAUNCH_SECONDS"]}
+    )
     response["Cache-Control"] = "no-store"
     return response

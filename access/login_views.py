@@ -9,11 +9,11 @@ also hashes a dummy password for unknown users so timing does not tell either).
 import hashlib
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 
+from access.conf import access_settings
 from access.pages import strict_page
 from access.ratelimit import client_address, count_hit, peek, rate_limited, reset
 
@@ -27,12 +27,12 @@ def _who(request: HttpRequest) -> list[str]:
 
 
 def _window() -> int:
-    return int(settings.ACCESS["LOGIN_LOCKOUT_SECONDS"])
+    return int(access_settings()["LOGIN_LOCKOUT_SECONDS"])
 
 
 def _locked_for(request: HttpRequest) -> int:
     """Seconds until this address/username may try again; 0 when not locked."""
-    allowed = settings.ACCESS["LOGIN_FAILURES_ALLOWED"]
+    allowed = access_settings()["LOGIN_FAILURES_ALLOWED"]
     waits = [peek(bucket=_BUCKET, who=who, window=_window()) for who in _who(request)]
     return max((retry for hits, retry in waits if hits >= allowed), default=0)
 

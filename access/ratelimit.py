@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
+
+from access.conf import access_settings
 
 
 def client_address(request: HttpRequest) -> str:
@@ -58,14 +59,16 @@ def too_many(retry_after: int) -> HttpResponse:
     return response
 
 
-def rate_limited(bucket: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def rate_limited(
+    bucket: str,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Decorate a view: at most ACCESS["OAUTH_RATE_PER_MINUTE"] requests per address per minute."""
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             hits, retry_after = count_hit(bucket=bucket, who=client_address(request))
-            if hits > settings.ACCESS["OAUTH_RATE_PER_MINUTE"]:
+            if hits > access_settings()["OAUTH_RATE_PER_MINUTE"]:
                 return too_many(retry_after)
             return view(request, *args, **kwargs)
 

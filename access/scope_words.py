@@ -43,7 +43,9 @@ def describe(scope: str) -> str:
     parsed = parse_scope(scope)
     if parsed is None:
         return scope
-    sentence = f"{_verbs(parsed.permissions)} {_WHOSE[parsed.context]} {_type_words(parsed.resource_type)}"
+    sentence = (
+        f"{_verbs(parsed.permissions)} {_WHOSE[parsed.context]} {_type_words(parsed.resource_type)}"
+    )
     return f"{sentence}, only where {parsed.query}" if parsed.query else sentence
 
 

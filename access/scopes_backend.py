@@ -18,8 +18,17 @@ from access.smart_scopes import ResourceScope, parse_scope
 # What discovery documents advertise (scopes_supported); any valid SMART scope is accepted.
 ADVERTISED_SCOPES = [
     *NON_RESOURCE_SCOPES,
-    "patient/*.rs", "patient/*.cruds", "user/*.rs", "user/*.cruds", "system/*.rs", "system/*.cruds",
-    "patient/*.read", "patient/*.write", "user/*.read", "user/*.write", "system/*.read",
+    "patient/*.rs",
+    "patient/*.cruds",
+    "user/*.rs",
+    "user/*.cruds",
+    "system/*.rs",
+    "system/*.cruds",
+    "patient/*.read",
+    "patient/*.write",
+    "user/*.read",
+    "user/*.write",
+    "system/*.read",
 ]
 
 
@@ -50,7 +59,9 @@ def scope_allowed(*, application: Any, scope: str) -> bool:
     else:
         allowed = (parsed.context == "system") == backend
     registration = getattr(application, "registered_scope", None) if allowed else None
-    return allowed and (registration is None or _registered_allows(registration.scope.split(), scope))
+    return allowed and (
+        registration is None or _registered_allows(registration.scope.split(), scope)
+    )
 
 
 class SmartScopes(BaseScopes):

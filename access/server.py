@@ -27,13 +27,14 @@ def smart_authorize_checks(request: Any) -> dict[str, str]:
     challenge = getattr(request, "code_challenge", None)
     if challenge is not None and not _CHALLENGE.match(challenge):
         raise errors.InvalidRequestError(
-            description="code_challenge must be the base64url SHA-256 of the verifier (43 characters)",
+            description="code_challenge must be the base64url SHA-256 of a verifier (43 chars)",
             request=request,
         )
     aud = getattr(request, "aud", None) or ""
     if aud.rstrip("/") != fhir_base_url():
         raise errors.InvalidRequestError(
-            description=f"aud must be this server's FHIR base URL, {fhir_base_url()}", request=request
+            description=f"aud must be this server's FHIR base URL, {fhir_base_url()}",
+            request=request,
         )
     return {"aud": aud}
 

@@ -1,8 +1,8 @@
 """Token introspection (RFC 7662) with the SMART fields a resource server needs.
 
 The caller must be an authenticated client (client secret or private_key_jwt) or hold a token with
-the `introspection` scope. The answer for an unknown, expired or revoked token is `{"active": false}`
-and nothing else. https://hl7.org/fhir/smart-app-launch/token-introspection.html
+the `introspection` scope. The answer for an unknown, expired or revoked token is
+`{"active": false}` and nothing else. https://hl7.org/fhir/smart-app-launch/token-introspection.html
 """
 
 import hashlib
@@ -14,13 +14,17 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 
+from access.conf import access_settings
+
 
 def access_token_for(token: str) -> Any:
     """The AccessToken row for a bearer value, or None."""
     checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
     return (
-        get_access_token_model().objects.select_related("application", "user")
-        .filter(token_checksum=checksum).first()
+        get_access_token_model()
+        .objects.select_related("application", "user")
+        .filter(token_checksum=checksum)
+        .first()
     )
 
 
@@ -58,7 +62,7 @@ def token_introspection(token: str) -> dict[str, Any]:
         "token_type": "Bearer",
         "exp": int(found.expires.timestamp()),
         "iat": int(found.created.timestamp()),
-        "iss": settings.ACCESS["OAUTH_BASE_URL"],
+        "iss": access_settings()["OAUTH_BASE_URL"],
     }
     if found.user is not None:
         answer.update(sub=str(found.user.pk), username=found.user.get_username())

@@ -57,7 +57,9 @@ class SmartValidator(OAuth2Validator):
         if assertion_type != ASSERTION_TYPE:
             return False
         try:
-            request.client = assertion_client(assertion=getattr(request, "client_assertion", "") or "")
+            request.client = assertion_client(
+                assertion=getattr(request, "client_assertion", "") or ""
+            )
         except AssertionRefused as refusal:
             logger.info("client assertion refused: %s", refusal)
             return False
@@ -72,9 +74,12 @@ class SmartValidator(OAuth2Validator):
             GrantContext.objects.create(grant=grant, **fields.as_dict())
         return grant
 
-    def validate_refresh_token(self, refresh_token: str, client: Any, request: Any, *args: Any,
-                               **kwargs: Any) -> bool:
-        valid = bool(super().validate_refresh_token(refresh_token, client, request, *args, **kwargs))
+    def validate_refresh_token(
+        self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        valid = bool(
+            super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        )
         if valid:
             # The old access token (and its context) is deleted when the refresh token rotates.
             old = request.refresh_token_instance.access_token
@@ -90,14 +95,18 @@ class SmartValidator(OAuth2Validator):
             return getattr(request, "smart_launch", None)
         return None
 
-    def _save_bearer_token(self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any) -> None:
+    def _save_bearer_token(
+        self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any
+    ) -> None:
         if not _REFRESH_SCOPES & set(token.get("scope", "").split()):
             token.pop("refresh_token", None)
         fields = self._launch_for_token(request)
         super()._save_bearer_token(token, request, *args, **kwargs)
         if fields is None:
             return
-        access_token = get_access_token_model().objects.get(token_checksum=_checksum(token["access_token"]))
+        access_token = get_access_token_model().objects.get(
+            token_checksum=_checksum(token["access_token"])
+        )
         TokenContext.objects.update_or_create(access_token=access_token, defaults=fields.as_dict())
         token.update(_response_fields(fields))
 
@@ -109,8 +118,9 @@ class SmartValidator(OAuth2Validator):
         return {"fhirUser": f"{settings.FHIR_STORE['PUBLIC_BASE_URL']}/{account.fhir_reference}"}
 
     # --- revocation (RFC 7009 section 2.1) ---------------------------------------------------
-    def revoke_token(self, token: str, token_type_hint: str | None, request: Any, *args: Any,
-                     **kwargs: Any) -> None:
+    def revoke_token(
+        self, token: str, token_type_hint: str | None, request: Any, *args: Any, **kwargs: Any
+    ) -> None:
         access = get_access_token_model().objects.filter(token_checksum=_checksum(token)).first()
         refresh = None if access else get_refresh_token_model().objects.filter(token=token).first()
         found = access or refresh

@@ -25,9 +25,8 @@ from access.token_info import introspection_caller_ok, token_introspection
 
 
 def _refusal(message: str, credentials: dict[str, Any]) -> OAuthToolkitError:
-    error = errors.InvalidRequestError(
-        description=message, redirect_uri=credentials.get("redirect_uri"), state=credentials.get("state")
-    )
+    error = errors.InvalidRequestError(description=message, state=credentials.get("state"))
+    error.redirect_uri = credentials.get("redirect_uri")  # validated by oauthlib before we get here
     return OAuthToolkitError(error=error)
 
 
@@ -46,26 +45,36 @@ class AuthorizeView(dot.AuthorizationView):
         request.csp_redirect_uri = credentials["redirect_uri"]  # type: ignore[attr-defined]
         self.oauth2_data = {**credentials, "scopes": scopes, "aud": request.GET.get("aud", "")}
         self.oauth2_data["launch"] = request.GET.get("launch", "")
-        return self.render_to_response(self.get_context_data(
-            application=application, scopes=[(s, describe(s)) for s in scopes],
-            patients=picker, form=self.get_form(),
-        ))
+        return self.render_to_response(
+            self.get_context_data(
+                application=application,
+                scopes=[(s, describe(s)) for s in scopes],
+                patients=picker,
+                form=self.get_form(),
+            )
+        )
 
-    def _picker(self, request: HttpRequest, scopes: list[str], credentials: dict[str, Any]) -> list[str]:
+    def _picker(
+        self, request: HttpRequest, scopes: list[str], credentials: dict[str, Any]
+    ) -> list[str]:
         try:
-            return launch_picker(user=request.user, scopes=scopes, launch_id=request.GET.get("launch", ""))
+            return launch_picker(
+                user=request.user, scopes=scopes, launch_id=request.GET.get("launch", "")
+            )
         except LaunchRefused as refusal:
             raise _refusal(str(refusal), credentials) from None
 
     def get_initial(self) -> dict[str, Any]:
         initial = super().get_initial()
-        initial.update(aud=self.oauth2_data.get("aud", ""), launch=self.oauth2_data.get("launch", ""))
+        initial.update(
+            aud=self.oauth2_data.get("aud", ""), launch=self.oauth2_data.get("launch", "")
+        )
         return initial
 
     def form_valid(self, form: ConsentForm) -> HttpResponse:
         data = form.cleaned_data
         application = get_application_model().objects.get(client_id=data["client_id"])
-        self.request.csp_redirect_uri = data["redirect_uri"]  # type: ignore[attr-defined]
+        self.request.csp_redirect_uri = data["redirect_uri"]
         credentials = form.credentials()
         requested = data["scope"].split()
         granted = [s for s in requested if s in self.request.POST.getlist("granted")]
@@ -81,8 +90,12 @@ class AuthorizeView(dot.AuthorizationView):
 
     def _launch(self, requested: list[str], data: dict[str, Any]) -> LaunchFields:
         try:
-            return launch_resolve(user=self.request.user, scopes=requested, launch_id=data["launch"],
-                                  chosen_patient=data["patient"])
+            return launch_resolve(
+                user=self.request.user,
+                scopes=requested,
+                launch_id=data["launch"],
+                chosen_patient=data["patient"],
+            )
         except LaunchRefused as refusal:
             raise _refusal(str(refusal), data) from None
 

@@ -37,7 +37,9 @@ def patient_user():
     return login_user(username="ada", fhir_id="pat-1")
 
 
-def test_standalone_patient_launch_returns_patient_context_and_granted_scope(client, app, patient_user):
+def test_standalone_patient_launch_returns_patient_context_and_granted_scope(
+    client, app, patient_user
+):
     code, verifier = code_for(client, app, patient_user)
 
     response = exchange(client, app, code, verifier)
@@ -47,9 +49,17 @@ def test_standalone_patient_launch_returns_patient_context_and_granted_scope(cli
     assert body["token_type"] == "Bearer"
     assert body["patient"] == "pat-1"
     assert body["need_patient_banner"] is True
-    assert set(body["scope"].split()) == {"launch/patient", "openid", "fhirUser", "offline_access", "patient/*.rs"}
-    assert body["refresh_token"] and body["expires_in"] > 0
-    assert response["Cache-Control"] == "no-store" and response["Pragma"] == "no-cache"
+    assert set(body["scope"].split()) == {
+        "launch/patient",
+        "openid",
+        "fhirUser",
+        "offline_access",
+        "patient/*.rs",
+    }
+    assert body["refresh_token"]
+    assert body["expires_in"] > 0
+    assert response["Cache-Control"] == "no-store"
+    assert response["Pragma"] == "no-cache"
     context = TokenContext.objects.get(access_token__token=body["access_token"])
     assert (context.patient_id, context.fhir_user) == ("pat-1", "Patient/pat-1")
 
@@ -84,7 +94,8 @@ def test_unticked_scopes_are_not_granted(client, app, patient_user):
     body = exchange(client, app, query["code"], verifier).json()
 
     assert "offline_access" not in body["scope"].split()
-    assert "refresh_token" not in body and "id_token" not in body
+    assert "refresh_token" not in body
+    assert "id_token" not in body
 
 
 def test_consent_page_lists_scopes_in_plain_words_with_strict_csp(client, app, patient_user):
@@ -98,7 +109,8 @@ def test_consent_page_lists_scopes_in_plain_words_with_strict_csp(client, app, p
     assert "Read and search your health records of every kind" in html
     assert app.name in html
     csp = page["Content-Security-Policy"]
-    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "default-src 'none'" in csp
+    assert "frame-ancestors 'none'" in csp
     assert "http://app.example" in csp  # form-action must allow the redirect after approval
 
 
@@ -111,7 +123,9 @@ def test_deny_redirects_with_access_denied_and_no_code(client, app, patient_user
     from tests.access.oauthflow import hidden_fields
 
     page = client.get(f"/oauth/authorize?{urlencode(params)}")
-    query = redirect_query(client.post(f"/oauth/authorize?{urlencode(params)}", hidden_fields(page.content.decode())))
+    query = redirect_query(
+        client.post(f"/oauth/authorize?{urlencode(params)}", hidden_fields(page.content.decode()))
+    )
 
     assert query["error"] == "access_denied"
     assert not Grant.objects.exists()
@@ -127,12 +141,16 @@ def test_deny_redirects_with_access_denied_and_no_code(client, app, patient_user
     ],
     ids=["plain", "method-missing", "challenge-missing", "challenge-blank"],
 )
-def test_authorize_without_an_s256_challenge_issues_no_code(client, app, patient_user, overrides, description):
+def test_authorize_without_an_s256_challenge_issues_no_code(
+    client, app, patient_user, overrides, description
+):
     _, challenge = pkce_pair()
     client.force_login(patient_user)
     from urllib.parse import urlencode
 
-    response = client.get(f"/oauth/authorize?{urlencode(authorize_params(app, challenge, **overrides))}")
+    response = client.get(
+        f"/oauth/authorize?{urlencode(authorize_params(app, challenge, **overrides))}"
+    )
 
     query = redirect_query(response)
     assert query["error"] == "invalid_request"
@@ -140,7 +158,9 @@ def test_authorize_without_an_s256_challenge_issues_no_code(client, app, patient
     assert description.lower() in query.get("error_description", "").lower()
 
 
-@pytest.mark.parametrize("verifier", [None, "", "wrong-verifier-" + "x" * 40], ids=["missing", "blank", "wrong"])
+@pytest.mark.parametrize(
+    "verifier", [None, "", "wrong-verifier-" + "x" * 40], ids=["missing", "blank", "wrong"]
+)
 def test_token_request_without_the_right_verifier_is_refused(client, app, patient_user, verifier):
     code, _ = code_for(client, app, patient_user)
 
@@ -157,9 +177,13 @@ def test_wrong_or_missing_aud_issues_no_code(client, app, patient_user, aud):
     client.force_login(patient_user)
     from urllib.parse import urlencode
 
-    query = redirect_query(client.get(f"/oauth/authorize?{urlencode(authorize_params(app, challenge, aud=aud))}"))
+    query = redirect_query(
+        client.get(f"/oauth/authorize?{urlencode(authorize_params(app, challenge, aud=aud))}")
+    )
 
-    assert query["error"] == "invalid_request" and "aud" in query["error_description"]
+    assert query["error"] == "invalid_request"
+
+    assert "aud" in query["error_description"]
     assert not Grant.objects.exists()
 
 
@@ -167,7 +191,9 @@ def test_aud_tampered_in_the_consent_form_issues_no_code(client, app, patient_us
     _, challenge = pkce_pair()
     client.force_login(patient_user)
 
-    query = redirect_query(consent(client, authorize_params(app, challenge), extra={"aud": "http://evil.example/fhir"}))
+    query = redirect_query(
+        consent(client, authorize_params(app, challenge), extra={"aud": "http://evil.example/fhir"})
+    )
 
     assert query["error"] == "invalid_request"
     assert not Grant.objects.exists()
@@ -179,7 +205,9 @@ def test_a_code_works_once(client, app, patient_user):
 
     again = exchange(client, app, code, verifier)
 
-    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert again.status_code == 400
+
+    assert again.json()["error"] == "invalid_grant"
     assert AccessToken.objects.count() == 1
 
 
@@ -189,7 +217,9 @@ def test_another_clients_code_is_refused(client, app, patient_user):
 
     response = exchange(client, other, code, verifier)
 
-    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert response.status_code == 400
+
+    assert response.json()["error"] == "invalid_grant"
 
 
 def test_refresh_rotates_and_keeps_the_launch_context(client, app, patient_user):
@@ -213,7 +243,9 @@ def test_reusing_a_rotated_refresh_token_revokes_the_whole_grant(client, app, pa
 
     reuse = refresh(client, app, first["refresh_token"])
 
-    assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
+    assert reuse.status_code == 400
+
+    assert reuse.json()["error"] == "invalid_grant"
     assert refresh(client, app, second["refresh_token"]).status_code == 400
     assert not AccessToken.objects.filter(token=second["access_token"]).exists()
     assert RefreshToken.objects.filter(revoked__isnull=True).count() == 0
@@ -246,7 +278,11 @@ def test_system_scopes_are_refused_to_interactive_apps(client, app, patient_user
     client.force_login(patient_user)
     from urllib.parse import urlencode
 
-    query = redirect_query(client.get(f"/oauth/authorize?{urlencode(authorize_params(app, challenge, scope='system/*.rs'))}"))
+    query = redirect_query(
+        client.get(
+            f"/oauth/authorize?{urlencode(authorize_params(app, challenge, scope='system/*.rs'))}"
+        )
+    )
 
     assert query["error"] == "invalid_scope"
 
