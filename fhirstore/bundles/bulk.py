@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
-from fhirstore import compartment, writes
+from fhirstore import compartment, provenance, writes
 from fhirstore.bundles import pgcopy
 from fhirstore.errors import Conflict
 from fhirstore.models import CompartmentMember, Resource, ResourceVersion
@@ -65,11 +65,15 @@ def create_many(items: list[NewResource], *, moment: datetime) -> list[Stored]:
         raise Conflict(
             "A resource in the Bundle was created concurrently under its id; retry"
         ) from None
-    indexer.index_resources([(row, item.doc) for row, item in zip(rows, items, strict=True)])
-    return [
+    indexer.index_resources(
+        [(row, item.doc) for row, item in zip(rows, items, strict=True)], new=True
+    )
+    stored = [
         Stored(item.resource_type, item.logical_id, 1, moment, False, item.text, item.method)
         for item in items
     ]
+    provenance.note_written(stored)
+    return stored
 
 
 def _insert(

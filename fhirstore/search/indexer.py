@@ -101,10 +101,12 @@ def unindex_resource(*, resource: Resource) -> None:
     _delete([resource.pk])
 
 
-def index_resources(pairs: list[tuple[Resource, dict]]) -> None:
+def index_resources(pairs: list[tuple[Resource, dict]], *, new: bool = False) -> None:
     """Re-index a batch: one DELETE and one INSERT per table for the whole batch (on
-    PostgreSQL a COPY per table, which Django's query log does not show)."""
-    _delete([resource.pk for resource, _ in pairs])
+    PostgreSQL a COPY per table, which Django's query log does not show). `new` says the
+    resources were inserted in this transaction, so they have no rows to delete (bulk creates)."""
+    if not new:
+        _delete([resource.pk for resource, _ in pairs])
     batch: Rows = {}
     for resource, doc in pairs:
         for table, rows in _with_owner(resource, rows_for(doc)).items():
