@@ -154,7 +154,9 @@ def test_the_token_endpoint_refuses_a_code_without_its_verifier(fhir_server: Ser
         }
     )
     callback = _browse(smart.authorize_url, username)
-    code = re.search(r"code=([^&]+)", callback).group(1)
+    found = re.search(r"code=([^&]+)", callback)
+    assert found is not None, callback
+    code = found.group(1)
 
     token_url = fhir_server.base_url.replace("/fhir", "/oauth/token")
     response = requests.post(
