@@ -60,7 +60,7 @@ migrate: venv
 # load_demo is idempotent: it loads the demo patients on the first run and does nothing after.
 run: migrate
 	@if $(RUN_ENV) $(MANAGE) help load_demo >/dev/null 2>&1; then \
-		$(RUN_ENV) $(MANAGE) load_demo; \
+		$(RUN_ENV) $(MANAGE) load_demo && $(RUN_ENV) $(MANAGE) create_demo_logins >/dev/null; \
 	else \
 		echo "(no load_demo command yet: starting without demo data)"; \
 	fi

@@ -1,7 +1,8 @@
 """Demo logins and a demo app for `make run` (listed in README, "Demo logins").
 
-`create_demo_logins` is called by the demo loader once the demo patients exist. Idempotent: it
-does nothing for logins and apps that already exist. Never used in production data.
+`python manage.py create_demo_logins` (run by `make run` after `load_demo`) calls
+`create_demo_logins` for the first demo patient. Idempotent: logins, the carer's RelatedPerson and
+the app are created only when missing. Never used in production data.
 """
 
 from typing import Any
@@ -11,6 +12,9 @@ from oauth2_provider.models import get_application_model
 
 from access.models import AccountKind
 from access.services import account_create, client_register
+from fhirstore.context import SYSTEM
+from fhirstore.errors import FhirError
+from fhirstore.repository import Repository
 
 DEMO_PASSWORD = "demo-password-1"
 DEMO_APP_NAME = "Demo SMART app"
@@ -30,6 +34,21 @@ def _ensure_login(username: str, kind: str, fhir_id: str, for_patient: str = "")
             fhir_id=fhir_id,
             for_patient=for_patient,
         )
+
+
+def _ensure_related_person(related_person_id: str, patient_id: str) -> None:
+    repo = Repository(scope=SYSTEM)
+    try:
+        repo.read(resource_type="RelatedPerson", logical_id=related_person_id)
+    except FhirError:
+        doc = {
+            "resourceType": "RelatedPerson",
+            "id": related_person_id,
+            "active": True,
+            "patient": {"reference": f"Patient/{patient_id}"},
+            "name": [{"family": "Carer", "given": ["Demo"]}],
+        }
+        repo.update(resource_type="RelatedPerson", logical_id=related_person_id, doc=doc)
 
 
 def create_demo_logins(
