@@ -155,3 +155,64 @@ def test_malformed_json_is_a_400(fhir):
 
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+PATIENT = {"resourceType": "Patient"}
+BINARY_PATCH = {
+    "resourceType": "Binary",
+    "contentType": "application/json-patch+json",
+    "data": "!!",
+}
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [None],
+        [{"request": {"method": "POST", "url": 123}, "resource": PATIENT}],
+        [{"request": {"method": "POST", "url": "Patient"}, "resource": []}],
+        [{"request": {"method": "POST", "url": "Foo"}, "resource": {"resourceType": "Foo"}}],
+        [{"request": {"method": "PUT", "url": "Patient/bad id!"}, "resource": PATIENT}],
+        [{"request": {"method": "PUT", "url": "Patient"}, "resource": PATIENT}],
+        [{"request": {"method": "DELETE", "url": "Foo/1"}}],
+        [{"request": {"method": "GET", "url": "Foo/1"}}],
+        [{"request": {"method": "GET", "url": "Patient/1/_history/abc"}}],
+        [{"request": {"method": "GET", "url": "Patient/$everything"}}],
+        [{"request": {"method": "GET", "url": "Patient?birthdate=notadate"}}],
+        [{"request": {"method": "PUT", "url": "Patient?nonsense=1"}, "resource": PATIENT}],
+        [{"request": {"method": "DELETE", "url": "Patient?"}}],
+        [
+            {
+                "request": {"method": "POST", "url": "Patient", "ifNoneExist": "nonsense=1"},
+                "resource": PATIENT,
+            }
+        ],
+        [{"request": {"method": "PATCH", "url": "Patient/1"}, "resource": BINARY_PATCH}],
+        [
+            {
+                "request": {"method": "PATCH", "url": "Patient/1"},
+                "resource": {"resourceType": "Parameters"},
+            }
+        ],
+        [
+            {
+                "request": {"method": "POST", "url": "Observation"},
+                "resource": {"resourceType": "Observation", "subject": {"reference": "Patient?"}},
+            }
+        ],
+        [
+            {"fullUrl": 5, "request": {"method": "POST", "url": "Patient"}, "resource": PATIENT},
+            {"request": {"method": "GET", "url": "http://elsewhere.example/Patient/1"}},
+        ],
+    ],
+)
+@pytest.mark.parametrize("kind", ["transaction", "batch"])
+def test_nothing_in_a_bundle_produces_a_server_error(fhir, entries, kind):
+    response = fhir.post("", {"resourceType": "Bundle", "type": kind, "entry": entries})
+
+    assert response.status_code < 500
+    body = response.json()
+    if response.status_code >= 400:
+        assert body["resourceType"] == "OperationOutcome"
+    else:
+        assert all(int(e["response"]["status"][:3]) < 500 for e in body["entry"])
