@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from fhirstore import compartment, fhirmodels, jsontext
+from fhirstore import compartment, fhirmodels, jsontext, provenance
 from fhirstore.errors import Conflict, InvalidResource, PreconditionFailed
 from fhirstore.models import CompartmentMember, Resource, ResourceVersion
 from fhirstore.search import indexer
@@ -74,15 +74,17 @@ def lock_current(resource_type: str, logical_id: str) -> Resource | None:
     )
 
 
-def _record_compartments(row: Resource, doc: dict[str, Any] | None) -> None:
-    CompartmentMember.objects.filter(resource=row).delete()
+def _record_compartments(row: Resource, doc: dict[str, Any] | None, *, new: bool) -> None:
+    if not new:
+        CompartmentMember.objects.filter(resource=row).delete()
     patients = compartment.patients_of(doc) if doc else set()
-    CompartmentMember.objects.bulk_create(
-        [
-            CompartmentMember(resource=row, resource_type=row.resource_type, patient_id=p)
-            for p in sorted(patients)
-        ]
-    )
+    if patients:
+        CompartmentMember.objects.bulk_create(
+            [
+                CompartmentMember(resource=row, resource_type=row.resource_type, patient_id=p)
+                for p in sorted(patients)
+            ]
+        )
 
 
 def persist(
@@ -101,28 +103,32 @@ def persist(
     row = current or Resource(resource_type=resource_type, logical_id=logical_id)
     row.version, row.last_updated, row.deleted = version, moment, deleted
     row.text = text.decode()
+    new = current is None
+    # No savepoint: an IntegrityError (two requests creating one client id at once) ends the
+    # caller's transaction, which rolls back as the Conflict propagates.
     try:
-        with transaction.atomic():
-            row.save()
-            ResourceVersion.objects.create(
-                resource=row,
-                resource_type=resource_type,
-                logical_id=logical_id,
-                version=version,
-                last_updated=moment,
-                method=method,
-                deleted=deleted,
-                text=row.text,
-            )
+        row.save(force_insert=new)
+        ResourceVersion.objects.create(
+            resource=row,
+            resource_type=resource_type,
+            logical_id=logical_id,
+            version=version,
+            last_updated=moment,
+            method=method,
+            deleted=deleted,
+            text=row.text,
+        )
     except IntegrityError:
         raise Conflict(f"{resource_type}/{logical_id} was written concurrently; retry") from None
-    _record_compartments(row, doc)
+    _record_compartments(row, doc, new=new)
     if deleted:
         indexer.unindex_resource(resource=row)
     else:
         assert doc is not None
         indexer.index_resource(resource=row, doc=doc)
-    return Stored(resource_type, logical_id, version, moment, deleted, text, method)
+    stored = Stored(resource_type, logical_id, version, moment, deleted, text, method)
+    provenance.note_written([stored])
+    return stored
 
 
 def write_version(

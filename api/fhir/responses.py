@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -17,7 +18,7 @@ from access.scopes import scope_for_request
 from api.fhir import auditing
 from api.fhir import negotiation
 from api.fhir.outcome import error_doc, info_doc
-from fhirstore import conf, jsontext
+from fhirstore import conf, jsontext, provenance
 from fhirstore.context import AccessScope
 from fhirstore.errors import FhirError
 from fhirstore.repository import Repository
@@ -76,6 +77,20 @@ def error_response(request: HttpRequest, error: FhirError) -> HttpResponse:
 _NO_ACCESS = AccessScope(readable=frozenset(), writable=frozenset(), actor="anonymous")
 
 
+_WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _write_with_provenance(
+    request: HttpRequest, view: View, scope: AccessScope, args: Any, kwargs: Any
+) -> HttpResponse:
+    """Run a write and record its Provenance in the same database transaction."""
+    template = provenance.parse_header(request.headers.get("X-Provenance"))
+    with transaction.atomic(), provenance.collecting() as written:
+        response = view(request, Repository(scope=scope), *args, **kwargs)
+        provenance.provenance_record(written=written, actor=scope.actor, template=template)
+    return response
+
+
 def _serve(
     request: HttpRequest,
     view: View,
@@ -101,6 +116,8 @@ def _serve(
         holder.append(scope)
         if target is not None and auditing.reads_audit_events(request, target):
             audit_publish()
+        if request.method in _WRITES:
+            return _write_with_provenance(request, view, scope, args, kwargs)
         return view(request, Repository(scope=scope), *args, **kwargs)
     except FhirError as error:
         return error_response(request, error)
