@@ -4,7 +4,10 @@ as a headless browser would post them; then a read and a paged search with the t
 """
 
 import json
+import os
 import re
+import shutil
+import subprocess
 import uuid
 from html import unescape
 from urllib.parse import urljoin
@@ -15,11 +18,12 @@ from fhirclient import client as smart_client
 from fhirclient.models.observation import Observation
 from fhirclient.models.patient import Patient
 
-from tests.e2e.live import Server, manage
+from tests.e2e.live import REPO, Server, manage
 
 pytestmark = pytest.mark.e2e
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # never fetched: we read the code off the redirect
+JS_DIR = REPO / "tests" / "e2e" / "js"
 PASSWORD = "e2e-password-long-1"
 
 
@@ -172,3 +176,49 @@ def test_the_token_endpoint_refuses_a_code_without_its_verifier(fhir_server: Ser
 
     assert response.status_code == 400
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def _node_modules() -> None:
+    if (JS_DIR / "node_modules" / "fhirclient").exists():
+        return
+    subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund"],
+        cwd=JS_DIR,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.skipif(not (shutil.which("node") and shutil.which("npm")), reason="needs Node and npm")
+def test_standalone_patient_launch_with_the_npm_fhirclient(fhir_server: Server):
+    _node_modules()
+    patient_id = _seed(fhir_server)
+    client_id, username = _register(fhir_server, patient_id)
+    env = {
+        **os.environ,
+        "FHIR_BASE": fhir_server.base_url,
+        "CLIENT_ID": client_id,
+        "USERNAME": username,
+        "PASSWORD": PASSWORD,
+        "REDIRECT_URI": REDIRECT_URI,
+        "SCOPE": "launch/patient openid fhirUser patient/*.rs",
+    }
+
+    done = subprocess.run(
+        ["node", "smart_launch.mjs"],
+        cwd=JS_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["patient"] == patient_id
+    assert summary["family"] == "Launch"
+    assert summary["pkce"] is True
+    assert summary["pages"] == 3
+    assert summary["values"] == [60, 61, 62, 63, 64]
