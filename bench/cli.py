@@ -76,11 +76,21 @@ def dataset(args: argparse.Namespace) -> tuple[Path, Manifest]:
     return folder, Manifest(**json.loads((folder / "manifest.json").read_text()))
 
 
-def start(name: str, args: argparse.Namespace) -> Server:
-    fresh = not args.keep_data
+def start(name: str, args: argparse.Namespace, *, folder: Path, fresh: bool) -> Server:
+    """Start one server on a store of its own for this data set (database or SQLite file)."""
     if name == "ours":
-        return ours.start(port=8000, workers=args.workers, threads=args.threads, fresh=fresh)
-    return peer.start(port=8090, fresh=fresh, workers=args.peer_workers)
+        return ours.start(
+            port=8000,
+            workers=args.workers,
+            threads=args.threads,
+            fresh=fresh,
+            database=f"bench_{folder.name.replace('-', '_')}",
+        )
+    return peer.start(port=8090, fresh=fresh, workers=args.peer_workers, data_name=folder.name)
+
+
+def targets_file(folder: Path, name: str) -> Path:
+    return folder / f"{'ours' if name == 'ours' else 'sekmet-fhir'}-targets.json"
 
 
 def load(
@@ -181,14 +191,16 @@ def main(argv: list[str] | None = None) -> None:
     servers, outcomes, notes = [], [], []
     try:
         for name in names:
+            # --keep-data reuses a store only if a load into it finished (its targets exist).
+            fresh = not (args.keep_data and targets_file(folder, name).exists())
             try:
-                servers.append(start(name, args))
+                servers.append(start(name, args, folder=folder, fresh=fresh))
             except RuntimeError as error:
                 notes.append(f"{name} did not start: {str(error)[-300:]}")
                 print(notes[-1], flush=True)
-        for server in servers:
-            if not args.keep_data:
-                outcomes += load(server, folder, manifest, args)
+                continue
+            if fresh:
+                outcomes += load(servers[-1], folder, manifest, args)
         targets = {s.name: Targets.load(folder / f"{s.name}-targets.json") for s in servers}
         outcomes += measure(servers, targets, folder, args)
     finally:

@@ -62,7 +62,7 @@ def run_wrk(
         f"-d{seconds}s",
         "--latency",
         "--timeout",
-        "10s",
+        "60s",
         "-s",
         str(LUA),
         origin,
@@ -70,7 +70,7 @@ def run_wrk(
         str(paths_file),
     ]
     env = {**os.environ, "FHIR_BENCH_TOKEN": token}
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds + 60)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds + 120)
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")

@@ -51,9 +51,9 @@ def install() -> Path:
     return PEER_PYTHON
 
 
-def write_settings(*, port: int, fresh: bool) -> Path:
+def write_settings(*, port: int, fresh: bool, data_name: str) -> Path:
     """Write the peer's settings.yaml; `fresh` wipes its SQLite database first."""
-    data_dir = PEER_DIR / f"data-{port}"
+    data_dir = PEER_DIR / f"data-{data_name}"
     if fresh and data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +67,7 @@ def start(
     port: int = 8090,
     fresh: bool = True,
     workers: int = 1,
+    data_name: str = "default",
     log_path: Path | None = None,
 ) -> Server:
     """Start the peer with uvicorn and wait for it.
@@ -76,7 +77,7 @@ def start(
     read throughput here (each worker opens the same SQLite file; writes still serialise).
     """
     install()
-    settings = write_settings(port=port, fresh=fresh)
+    settings = write_settings(port=port, fresh=fresh, data_name=data_name)
     argv = [
         str(PEER_PYTHON),
         "-m",
@@ -144,7 +145,7 @@ def main() -> None:
         return
     # A plain SIGTERM (timeout, kill) must still stop the server below, not orphan it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = start(port=args.port)
+    server = start(port=args.port, data_name=f"manual-{args.port}")
     try:
         if args.action == "check":
             failures = check(server)

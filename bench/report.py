@@ -84,6 +84,8 @@ def _cell(outcome: Outcome | None, workload: str) -> str:
             f"end {r['end_mib']:.0f} MiB (all processes {r['total_end_mib']:.0f} MiB)"
         )
     rps, p50, p99 = (median(outcome, k) for k in ("rps", "p50_ms", "p99_ms"))
+    if not rps:
+        return "no request finished within the run (wrk timeout 60 s)"
     errors = median(outcome, "errors") or 0
     text = f"{rps:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     return text + (f", {errors:.0f} errors" if errors else "")
