@@ -46,7 +46,7 @@ def proxy_rights(*, related_person_id: str, patient_id: str, now: datetime) -> P
     """The carer's rights for `patient_id` from every Consent in force now; None when none is."""
     docs = consents_naming_actor(actor=f"RelatedPerson/{related_person_id}", patient_id=patient_id)
     grants = [g for g in (_grant(d, related_person_id, now) for d in docs) if g is not None]
-    grants = [g for g in grants if g.patient_id == patient_id]
+    grants = [g for g in grants if g.patient_id == patient_id and (g.readable or g.writable)]
     if not grants:
         return None
     return ProxyRights(

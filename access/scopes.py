@@ -197,11 +197,9 @@ def _user_scope(token: Any, granted: list[ResourceScope], actor: str) -> AccessS
     if account.kind == AccountKind.PRACTITIONER:
         care = _care_set(token, account)
         patients = set(care) if user_scopes else set()
-        used = list(user_scopes)
         if patient_scopes and launch_patient in care:
             patients.add(launch_patient)
-            used += patient_scopes
-        return _scope(patients, rights_of(used), actor)
+        return _scope(patients, rights_of(patient_scopes + user_scopes), actor)
     # Staff: an EHR launch gives a patient context; staff have no care set of their own.
     patients = {launch_patient} if launch_patient and patient_scopes else set()
     return _scope(patients, rights_of(patient_scopes), actor)
@@ -211,12 +209,14 @@ def _proxy_scope(
     account: Account, patient_id: str, granted: list[ResourceScope], actor: str
 ) -> AccessScope:
     """A carer acts for the launch patient within that person's Consents in force right now."""
+    # Without a grant in force the carer's scopes stay but reach nobody: Consent revoked or not,
+    # what lies outside answers 404 like a missing id.
     if not patient_id or not account.fhir_id:
-        return _scope((), rights_of(()), actor)
+        return _scope((), rights_of(granted), actor)
     now = timezone.now()
     proxy = proxy_rights(related_person_id=account.fhir_id, patient_id=patient_id, now=now)
     if proxy is None:
-        return _scope((), rights_of(()), actor)
+        return _scope((), rights_of(granted), actor)
     return _scope({patient_id}, within_proxy(rights_of(granted), proxy), f"{actor} proxy")
 
 

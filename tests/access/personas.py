@@ -10,7 +10,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_application_model
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_refresh_token_model,
+)
 
 from access.models import Account, TokenContext
 from fhirstore.context import SYSTEM
@@ -67,6 +71,23 @@ def token(
     )
     TokenContext.objects.create(access_token=access, patient_id=patient_id)
     return text
+
+
+def refresh_token_add(text: str) -> str:
+    """Give access token `text` a refresh token (as an offline_access grant has); its value."""
+    access = get_access_token_model().objects.get(token=text)
+    get_refresh_token_model().objects.create(
+        user=access.user, application=access.application, token=f"r-{text}", access_token=access
+    )
+    return f"r-{text}"
+
+
+def token_live(text: str) -> bool:
+    return get_access_token_model().objects.filter(token=text).exists()
+
+
+def refresh_revoked(text: str) -> bool:
+    return get_refresh_token_model().objects.get(token=text).revoked is not None
 
 
 class Fhir:
