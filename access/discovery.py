@@ -29,7 +29,6 @@ CAPABILITIES = [
     "permission-v1",
     "permission-v2",
     "sso-openid-connect",
-    "authorize-post",
 ]
 
 

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
@@ -22,6 +23,8 @@ from access.models import GrantContext, TokenContext
 
 logger = logging.getLogger("access.oauth")
 _REFRESH_SCOPES = {"offline_access", "online_access"}
+# How long a redeemed code is remembered, so a second use can revoke what the first one issued.
+_USED_CODE_SECONDS = 3600
 
 
 def _checksum(token: str) -> str:
@@ -34,6 +37,28 @@ def _fields_of(context: Any) -> LaunchFields | None:
     return LaunchFields(
         context.patient_id, context.encounter_id, context.fhir_user, context.need_patient_banner
     )
+
+
+def _remember_code(code: str, token: dict[str, Any]) -> None:
+    access = get_access_token_model().objects.get(token_checksum=_checksum(token["access_token"]))
+    refresh = get_refresh_token_model().objects.filter(access_token=access).first()
+    family = str(refresh.token_family) if refresh and refresh.token_family else ""
+    cache.set(
+        f"used-code:{_checksum(code)}", {"access": access.pk, "family": family}, _USED_CODE_SECONDS
+    )
+
+
+def _revoke_issued_for(code: str) -> None:
+    """RFC 6749 section 4.1.2: a code used twice revokes the tokens issued for it."""
+    issued = cache.get(f"used-code:{_checksum(code)}")
+    if not issued:
+        return
+    logger.warning("authorization code reused: revoking the tokens it was exchanged for")
+    if issued["family"]:
+        for refresh in get_refresh_token_model().objects.filter(token_family=issued["family"]):
+            refresh.revoke()
+    for access in get_access_token_model().objects.filter(pk=issued["access"]):
+        access.revoke()
 
 
 def _response_fields(fields: LaunchFields) -> dict[str, Any]:
@@ -65,6 +90,15 @@ class SmartValidator(OAuth2Validator):
             return False
         request.client_id = request.client.client_id
         return True
+
+    # --- authorization codes ---------------------------------------------------------------
+    def validate_code(
+        self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        valid = bool(super().validate_code(client_id, code, client, request, *args, **kwargs))
+        if not valid:
+            _revoke_issued_for(code)
+        return valid
 
     # --- launch context ----------------------------------------------------------------------
     def _create_authorization_code(self, request: Any, code: Any, expires: Any = None) -> Any:
@@ -102,8 +136,12 @@ class SmartValidator(OAuth2Validator):
             token.pop("refresh_token", None)
         fields = self._launch_for_token(request)
         super()._save_bearer_token(token, request, *args, **kwargs)
-        if fields is None:
-            return
+        if request.grant_type == "authorization_code":
+            _remember_code(request.code, token)
+        if fields is not None:
+            self._bind_context(token, fields)
+
+    def _bind_context(self, token: dict[str, Any], fields: LaunchFields) -> None:
         access_token = get_access_token_model().objects.get(
             token_checksum=_checksum(token["access_token"])
         )

@@ -1,8 +1,11 @@
 """The authorization code flow with PKCE through the login and consent forms (SMART App Launch)."""
 
+from datetime import timedelta
+
 import jwt
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
 from access.models import TokenContext
@@ -208,7 +211,35 @@ def test_a_code_works_once(client, app, patient_user):
     assert again.status_code == 400
 
     assert again.json()["error"] == "invalid_grant"
-    assert AccessToken.objects.count() == 1
+
+
+def test_reusing_a_code_revokes_the_tokens_it_was_exchanged_for(client, app, patient_user):
+    code, verifier = code_for(client, app, patient_user)
+    first = exchange(client, app, code, verifier).json()
+
+    assert exchange(client, app, code, verifier).status_code == 400
+
+    assert not AccessToken.objects.filter(token=first["access_token"]).exists()
+    assert refresh(client, app, first["refresh_token"]).status_code == 400
+
+
+def test_an_expired_code_is_refused(client, app, patient_user):
+    code, verifier = code_for(client, app, patient_user)
+    Grant.objects.update(expires=timezone.now() - timedelta(seconds=1))
+
+    response = exchange(client, app, code, verifier)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_unknown_client_gets_an_error_page_not_a_consent_form(client, patient_user):
+    client.force_login(patient_user)
+
+    response = client.get("/oauth/authorize?response_type=code&client_id=nobody&redirect_uri=x")
+
+    assert response.status_code == 400
+    assert 'name="allow"' not in response.content.decode()
 
 
 def test_another_clients_code_is_refused(client, app, patient_user):
