@@ -266,3 +266,58 @@ def test_failed_logins_from_one_address_are_throttled_across_usernames(client, s
     statuses = [_login(client, f"user{i}", address="10.4.4.4").status_code for i in range(3)]
 
     assert statuses == [200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/oauth/token", {}),
+        ("/oauth/token", {"grant_type": "password", "username": "x", "password": "y"}),
+        ("/oauth/token", {"grant_type": "authorization_code", "code": "x", "client_id": "nobody"}),
+        (
+            "/oauth/token",
+            {"grant_type": "refresh_token", "refresh_token": "x", "client_id": "nobody"},
+        ),
+        (
+            "/oauth/token",
+            {
+                "grant_type": "client_credentials",
+                "client_assertion": "a.b.c",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            },
+        ),
+        (
+            "/oauth/token",
+            {
+                "grant_type": "client_credentials",
+                "client_assertion": "",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            },
+        ),
+        ("/oauth/revoke", {"token": "x"}),
+        ("/oauth/revoke", {"token": "x", "client_id": "nobody"}),
+        ("/oauth/introspect", {"token": "x"}),
+        ("/oauth/launch", {"patient": ""}),
+    ],
+)
+def test_garbage_to_oauth_endpoints_is_a_client_error(client, path, data):
+    response = client.post(path, data, HTTP_AUTHORIZATION="Basic !!!not-base64")
+
+    assert 400 <= response.status_code < 500
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "response_type=code",
+        "client_id=nobody&response_type=code",
+        "response_type=token&client_id=x",
+    ],
+)
+def test_garbage_to_authorize_is_a_client_error(client, query):
+    client.force_login(login_user(username="ada", fhir_id="pat-1"))
+
+    response = client.get(f"/oauth/authorize?{query}")
+
+    assert 400 <= response.status_code < 500
