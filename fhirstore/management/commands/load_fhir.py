@@ -48,14 +48,17 @@ class Command(BaseCommand):
     def _load(self, files: list[Path], *, keep_ids: bool, progress: bool) -> list[FileReport]:
         repo = Repository(scope=SYSTEM)
         reports: list[FileReport] = []
+        # The raw stream: Django's OutputWrapper ends every write with a newline, which would
+        # break tqdm's in-place redraws. disable=None turns the bar off when not on a terminal.
+        stream = self.stderr._out
         with tqdm(
-            total=len(files), unit="file", disable=None if progress else True, file=self.stderr._out
+            total=len(files), unit="file", disable=None if progress else True, file=stream
         ) as bar:
             for path in files:
                 bar.set_postfix_str(path.name[:40])
                 report = load_file(repo=repo, path=path, keep_ids=keep_ids)
                 for error in report.errors:
-                    bar.write(f"ERROR {error}", file=self.stderr._out)
+                    bar.write(f"ERROR {error}", file=stream)
                 reports.append(report)
                 bar.update()
         return reports
