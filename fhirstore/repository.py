@@ -79,6 +79,21 @@ class Repository:
         assert self.scope.patient_ids is not None
         return CompartmentMember.objects.filter(resource=row, patient_id__in=self.scope.patient_ids).exists()
 
+    def _in_compartments(self, row: Resource) -> bool:
+        """Whether `row` is in one of the caller's patients' compartments: what a restricted
+        caller may change (shared directory resources are visible to them, not theirs)."""
+        assert self.scope.patient_ids is not None
+        patients = self.scope.patient_ids
+        return CompartmentMember.objects.filter(resource=row, patient_id__in=patients).exists()
+
+    def _version_visible(self, found: ResourceVersion) -> bool:
+        """An old version written while the resource was in another patient's compartment (a
+        result filed to the wrong patient, then corrected) stays out of reach of this one."""
+        if self.scope.unrestricted or found.deleted or found.resource_type in self.scope.open_types:
+            return True
+        assert self.scope.patient_ids is not None
+        return bool(compartment.patients_of(jsontext.loads(found.text)) & self.scope.patient_ids)
+
     def _check_read(self, resource_type: str) -> None:
         check_type(resource_type)
         if not self.scope.may_read(resource_type):
@@ -91,7 +106,7 @@ class Repository:
         if self.scope.unrestricted:
             return
         assert self.scope.patient_ids is not None
-        if current is not None and not current.deleted and not self._visible(current):
+        if current is not None and not current.deleted and not self._in_compartments(current):
             raise Forbidden(f"{resource_type} is outside the patient compartments you may write")
         if doc is not None and not compartment.patients_of(doc) & self.scope.patient_ids:
             raise Forbidden(f"{resource_type} is outside the patient compartments you may write")
@@ -115,7 +130,7 @@ class Repository:
         if row is None or not self._visible(row) or not version.isdigit():
             raise NotFound(f"{resource_type}/{logical_id}/_history/{version} is not known")
         found = ResourceVersion.objects.filter(resource=row, version=int(version)).first()
-        if found is None:
+        if found is None or not self._version_visible(found):
             raise NotFound(f"{resource_type}/{logical_id}/_history/{version} is not known")
         if found.deleted:
             raise Gone(f"Version {version} of {resource_type}/{logical_id} is a deletion", version=found.version)

@@ -18,7 +18,7 @@ import pytest
 from django.db import transaction
 
 from fhirstore.models import Resource
-from tests.access.personas import LAB, Fhir, body_of, entries, login, token
+from tests.access.personas import LAB, Fhir, body_of, entries, login, put, token
 from tests.access.records import SHARED, record, shared_directory
 
 BOB_MARKS = ("BOBMARK", "bob-", "Bobson", "Patient/bob")
@@ -403,3 +403,33 @@ def test_binary_of_another_patient_is_not_served(alice: Fhir) -> None:
     assert response.status_code == 404
     _no_bob(response.content.replace(b"bob-binary", b""))
     assert base64.b64encode(b"BOBMARK") not in response.content
+
+
+def test_versions_written_while_a_resource_was_bobs_stay_hidden(alice: Fhir) -> None:
+    misfiled = _observation("Patient/bob", id="misfiled")
+    put(misfiled)
+    put({**misfiled, "subject": {"reference": "Patient/alice"}})
+    assert alice.get("/Observation/misfiled").status_code == 200
+    assert alice.get("/Observation/misfiled/_history/2").status_code == 200
+    hidden = alice.get("/Observation/misfiled/_history/1")
+    missing = alice.get("/Observation/nobody/_history/1")
+    assert _normalised(hidden, "misfiled") == _normalised(missing, "nobody")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("PUT", "/Practitioner/dr-khan"), ("DELETE", "/Organization/riverside")],
+)
+def test_patients_cannot_write_the_shared_directory(alice: Fhir, method: str, path: str) -> None:
+    doc = {"resourceType": path.split("/")[1], "id": path.split("/")[2]}
+    assert alice.send(method, path, doc if method == "PUT" else None).status_code == 403
+    assert _version(path.lstrip("/")) == 1
+
+
+def test_granular_scope_applies_to_history(world: World, db: None) -> None:
+    fhir = Fhir(world.tokens["labs"])
+    assert entries(fhir.get("/Observation/_history")) == ["Observation/alice-observation"]
+    hidden = fhir.get("/Observation/alice-vitals/_history")
+    assert _normalised(hidden, "alice-vitals") == _normalised(
+        fhir.get("/Observation/nobody/_history"), "nobody"
+    )
