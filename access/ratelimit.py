@@ -1,4 +1,5 @@
-"""Cache-backed rate limits for the OAuth endpoints and the login form, per client address.
+"""Cache-backed rate limits: the OAuth endpoints and the login form per client address, and the
+FHIR and app APIs per access token and per client address.
 
 A fixed window per (bucket, address): the Redis cache in production (shared by every worker), local
 memory in the embedded default. Past the limit: 429 with `Retry-After` and an RFC 6749 error body.
@@ -6,6 +7,7 @@ Only the limited client is affected; other addresses keep their own counters.
 """
 
 import functools
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -75,3 +77,24 @@ def rate_limited(
         return wrapped
 
     return decorate
+
+
+def api_limit_check(request: HttpRequest) -> int | None:
+    """Count an API request against its token's and its address's limits.
+
+    Returns None when within both, else the seconds to wait. The token is hashed before it is
+    used as a cache key, so no token reaches the cache.
+    """
+    limits = access_settings()
+    checks = [("api-addr", client_address(request), limits["API_RATE_PER_MINUTE_PER_ADDRESS"])]
+    header = request.headers.get("Authorization", "")
+    if header:
+        digest = hashlib.sha256(header.encode()).hexdigest()[:32]
+        checks.append(("api-token", digest, limits["API_RATE_PER_MINUTE_PER_TOKEN"]))
+    for bucket, who, limit in checks:
+        if limit <= 0:
+            continue
+        hits, retry_after = count_hit(bucket=bucket, who=who)
+        if hits > limit:
+            return max(retry_after, 1)
+    return None

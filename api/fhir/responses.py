@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from access.audit import Target, audit_request
 from access.audit_publish import audit_publish
+from access.ratelimit import api_limit_check
 from access.scopes import scope_for_request
 from api.fhir import auditing
 from api.fhir import negotiation
@@ -112,6 +113,14 @@ def _serve(
             )
         if holder is None:
             return view(request, Repository(scope=_NO_ACCESS), *args, **kwargs)
+        wait = api_limit_check(request)
+        if wait is not None:
+            raise FhirError(
+                f"Too many requests; retry in {wait} seconds",
+                http_status=429,
+                code="throttled",
+                headers={"Retry-After": str(wait)},
+            )
         scope = scope_for_request(request)
         holder.append(scope)
         if target is not None and auditing.reads_audit_events(request, target):
