@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "fhirstore",
     "access",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -92,6 +93,22 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Bulk Data export files go to the "exports" storage: a local folder by default; any Django
+# storage backend (django-storages for S3, Azure, GCS) can take its place in production.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env_str("BULK_EXPORT_DIR", str(BASE_DIR / "var" / "exports"))},
+    },
+}
+# Bulk Data $export jobs, read through integrations.conf.
+BULK_EXPORT = {
+    "TTL_SECONDS": env_int("BULK_EXPORT_TTL_SECONDS", 24 * 3600, minimum=60),
+    "FILE_MAX_MB": env_int("BULK_EXPORT_FILE_MB", 64, minimum=1),
+    "LEASE_SECONDS": env_int("BULK_EXPORT_LEASE_SECONDS", 60, minimum=3),
+}
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("FHIR_MAX_BODY_BYTES", 20 * 1024 * 1024, minimum=1024)
@@ -109,6 +126,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "access.publish_audit_events",
         "schedule": env_int("AUDIT_PUBLISH_SECONDS", 10, minimum=1),
     },
+    # Bulk Data export jobs (integrations/): resume jobs whose worker died, delete expired files.
+    "bulk-export-recover": {"task": "integrations.export_recover", "schedule": 60},
+    "bulk-export-cleanup": {"task": "integrations.export_cleanup", "schedule": 300},
 }
 
 CACHES = {
@@ -159,6 +179,9 @@ ACCESS = {
     "ASSERTION_MAX_SECONDS": 300,
     "JWKS_FETCH_TIMEOUT": env_int("SMART_JWKS_FETCH_TIMEOUT", 5, minimum=1),
     "OAUTH_RATE_PER_MINUTE": env_int("OAUTH_RATE_PER_MINUTE", 120, minimum=1),
+    # FHIR and app API limits per access token and per client address; 0 turns a limit off.
+    "API_RATE_PER_MINUTE_PER_TOKEN": env_int("API_RATE_PER_MINUTE_PER_TOKEN", 6000),
+    "API_RATE_PER_MINUTE_PER_ADDRESS": env_int("API_RATE_PER_MINUTE_PER_ADDRESS", 12000),
     "LOGIN_FAILURES_ALLOWED": env_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1),
     "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
     "CORS_ALLOWED_ORIGINS": env_list("CORS_ALLOWED_ORIGINS", []),

@@ -5,7 +5,7 @@ The CapabilityStatement is generated from ROUTES, so what /metadata claims is wh
 
 from django.urls import re_path
 
-from api.fhir import capability, search_views, system, views
+from api.fhir import capability, export_views, search_views, system, views
 
 TYPE = r"(?P<resource_type>[A-Z][A-Za-z]+)"
 ID = r"(?P<logical_id>[A-Za-z0-9\-\.]{1,64})"
@@ -23,6 +23,7 @@ urlpatterns = [
 ]
 
 urlpatterns += search_views.urlpatterns
+urlpatterns += export_views.urlpatterns
 
 # Anything else under /fhir is an unknown route: an OperationOutcome 404, never Django's HTML page.
 urlpatterns.append(re_path(r"^.*$", system.unknown_route, name="fhir-unknown"))
