@@ -35,6 +35,7 @@ from fhirstore.search import registry
 from fhirstore.search.fhirpath import Extractor, Item
 from fhirstore.search.types import date, number, quantity, reference, string, token, uri
 
+SORT_SUFFIX = ":sort"
 RowMaker = Callable[[list[Item]], list[tuple[Any, ...]]]
 Rows = dict[type[IndexRow], list[tuple[Any, ...]]]
 TYPES: dict[str, tuple[type[IndexRow], RowMaker]] = {
@@ -141,7 +142,21 @@ def rows_for(doc: dict) -> Rows:
         for element in composite.extract(doc, doc):
             group += 1
             _composite_rows(composite, element, group, doc, out)
+    _date_sort_rows(out)
     return out
+
+
+def _date_sort_rows(out: Rows) -> None:
+    """Add one `<param>:sort` row per date parameter spanning all its values, MIN(low) ..
+    MAX(high): `_sort` joins this single row instead of aggregating per matched resource."""
+    spans: dict[str, tuple[Any, Any]] = {}
+    for param, group_no, low, high in out.get(SearchDate, ()):
+        if group_no == 0:
+            first, last = spans.get(param, (low, high))
+            spans[param] = (min(first, low), max(last, high))
+    if spans:
+        sort_rows = ((param + SORT_SUFFIX, 0, low, high) for param, (low, high) in spans.items())
+        out[SearchDate].extend(sort_rows)
 
 
 def _composite_rows(

@@ -1,8 +1,10 @@
 """Sorting and keyset paging of search results.
 
 Each `_sort` key becomes one value per resource, taken from the index rows: the earliest `low`
-(ascending) or latest `high` (descending) for dates, the smallest or largest value for the other
-types; `_lastUpdated` and `_id` come from the resource row. The resource's primary key breaks ties,
+(ascending) or latest `high` (descending) for dates, read from the one `<param>:sort` row the
+indexer writes per date parameter (a join, not an aggregate per matched row), the smallest or
+largest value for the other types (a subquery per row); `_lastUpdated` and `_id` come from the
+resource row. The resource's primary key breaks ties,
 so the order is total and a page boundary is a point, not an offset: rows written after the first
 page was served can appear on later pages in their place but never shift or repeat others.
 A resource without the value sorts last for dates and numbers, and as "" for text (first
@@ -18,7 +20,7 @@ from operator import or_
 from typing import Any
 
 from django.core import signing
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import Expression
 from django.db.models.functions import Coalesce
 
@@ -36,6 +38,7 @@ from fhirstore.models.index import (
     SearchToken,
     SearchUri,
 )
+from fhirstore.search.indexer import SORT_SUFFIX
 from fhirstore.search.request import SortKey
 
 _SALT = "fhirstore.search.cursor"
@@ -61,13 +64,17 @@ class Boundary:
     backwards: bool = False
 
 
-def sort_expression(key: SortKey) -> Expression | F:
-    """One comparable value per resource for `key` (never NULL, see the module docstring)."""
+def sort_expression(key: SortKey, join: str | None = None) -> Expression | F:
+    """One comparable value per resource for `key` (never NULL, see the module docstring);
+    `join` names the date key's `:sort` row joined by `sort_joins`."""
     if key.code == "_lastUpdated":
         return F("last_updated")
     if key.code == "_id":
         return F("logical_id")
     model, asc_column, desc_column, asc_missing, desc_missing = _SORT_COLUMNS[key.type]
+    if join is not None:
+        column = f"{join}__{desc_column if key.descending else asc_column}"
+        return Coalesce(F(column), Value(desc_missing if key.descending else asc_missing))
     column = desc_column if key.descending else asc_column
     rows = model.objects.filter(resource_id=OuterRef("pk"), param=key.code)
     first = rows.order_by(f"-{column}" if key.descending else column).values(column)[:1]
@@ -78,9 +85,31 @@ def ordered(
     rows: QuerySet[Resource], keys: tuple[SortKey, ...], *, backwards: bool = False
 ) -> QuerySet[Resource]:
     """`rows` annotated with `_s0`.. and ordered by the keys then pk (reversed going back)."""
-    rows = rows.annotate(**{f"_s{n}": sort_expression(key) for n, key in enumerate(keys)})
+    joins = sort_joins(keys)
+    if joins:
+        rows = rows.annotate(**joins)
+    rows = rows.annotate(
+        **{f"_s{n}": sort_expression(key, _join_name(n, joins)) for n, key in enumerate(keys)}
+    )
     order = [f"{'-' if key.descending != backwards else ''}_s{n}" for n, key in enumerate(keys)]
     return rows.order_by(*order, "-pk" if backwards else "pk")
+
+
+def sort_joins(keys: tuple[SortKey, ...]) -> dict[str, FilteredRelation]:
+    """A LEFT JOIN per date key to the resource's single `<param>:sort` row (MIN(low) ..
+    MAX(high), written by the indexer), so sorting reads one joined row per match instead of
+    aggregating its date rows in a subquery per match."""
+    return {
+        f"_j{n}": FilteredRelation(
+            "search_dates", condition=Q(search_dates__param=key.code + SORT_SUFFIX)
+        )
+        for n, key in enumerate(keys)
+        if key.type == "date" and key.code not in ("_lastUpdated", "_id")
+    }
+
+
+def _join_name(n: int, joins: dict[str, FilteredRelation]) -> str | None:
+    return f"_j{n}" if f"_j{n}" in joins else None
 
 
 def after(boundary: Boundary, keys: tuple[SortKey, ...]) -> Q:

@@ -3,7 +3,8 @@
 import pytest
 
 from fhirstore.errors import InvalidRequest
-from tests.fhirstore.search.querying import ids, observation, patient, search
+from fhirstore.models import SearchDate
+from tests.fhirstore.search.querying import ids, observation, patient, put, search
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +33,52 @@ def test_sort_by_date_both_ways(five, django_assert_num_queries):
         assert ids(search("Observation", "_sort=date")) == ["o01", "o02", "o03", "o04", "o05"]
     with django_assert_num_queries(1):
         assert ids(search("Observation", "_sort=-date")) == ["o05", "o04", "o03", "o02", "o01"]
+
+
+def goal(logical_id, *dues):
+    targets = [{"dueDate": due} for due in dues]
+    doc = {
+        "resourceType": "Goal",
+        "lifecycleStatus": "active",
+        "description": {"text": logical_id},
+        "subject": {"reference": "Patient/p"},
+    }
+    put({**doc, "target": targets} if targets else doc, logical_id=logical_id)
+
+
+def test_sort_on_a_date_with_several_values_uses_its_earliest_or_latest(
+    django_assert_num_queries,
+):
+    patient("p")
+    goal("wide", "2024-01-01", "2024-12-31")
+    goal("mid", "2024-06-01")
+    goal("none")
+
+    with django_assert_num_queries(1):
+        assert ids(search("Goal", "_sort=target-date")) == ["wide", "mid", "none"]
+    with django_assert_num_queries(1):
+        assert ids(search("Goal", "_sort=-target-date")) == ["wide", "mid", "none"]
+    # One sort row per resource and parameter: a join never repeats a resource.
+    sort_rows = SearchDate.objects.filter(param="target-date:sort")
+    assert sort_rows.count() == 2
+    assert sort_rows.get(resource__logical_id="wide").high.month == 12
+
+
+def test_paging_a_date_sort_with_missing_values_visits_every_row_once():
+    patient("p")
+    for n, due in enumerate(["2024-03-01", "2024-01-01", "2024-03-01", "2024-02-01"]):
+        goal(f"g{n}", due)
+    goal("none")
+
+    found, cursor = [], None
+    while True:
+        query = "_sort=-target-date&_count=2" + (f"&_cursor={cursor}" if cursor else "")
+        result = search("Goal", query)
+        found += ids(result)
+        cursor = result.next_cursor
+        if not cursor:
+            break
+    assert found == ["g0", "g2", "g3", "g1", "none"]
 
 
 def test_several_sort_keys(five, django_assert_num_queries):
