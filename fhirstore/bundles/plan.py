@@ -91,11 +91,15 @@ def _conditional_target(repo: Repository, plan: Plan, entry: Entry) -> str | Non
             row.text.encode(),
             "POST",
         )
+    given = (entry.resource or {}).get("id") if entry.method == "PUT" else None
+    if matches and given not in (None, matches[0].logical_id):
+        raise InvalidRequest(
+            f"The resource id {given!r} is not that of the match", code="invariant"
+        )
     if matches:
         return matches[0].logical_id
     if entry.method == "DELETE":
         return None
-    given = (entry.resource or {}).get("id") if entry.method == "PUT" else None
     return str(given) if given else writes.new_id()
 
 

@@ -463,3 +463,13 @@ def test_bulk_insert_of_an_id_taken_meanwhile_is_a_409_and_writes_nothing(repo):
 
     assert failure.value.http_status == 409
     assert row_counts() == before
+
+
+def test_conditional_update_with_another_id_in_the_body_is_rejected(repo):
+    existing_patient(repo)
+
+    with pytest.raises(FhirError) as failure:
+        run(repo, bundle(put(patient(id="other"), f"Patient?identifier={NHS}|9000000009")))
+
+    assert failure.value.http_status == 400
+    assert Resource.objects.filter(logical_id="other").count() == 0
