@@ -16,8 +16,8 @@ from typing import Any
 from django.http import HttpRequest
 
 from access.models import Account, AuditRecord
-from fhirstore.context import AccessScope
 from fhirstore.compartment import patients_of_targets
+from fhirstore.context import AccessScope
 
 _ACTIONS = {"GET": "R", "HEAD": "R", "POST": "C", "PUT": "U", "PATCH": "U", "DELETE": "D"}
 _SECRET_PARAMS = ("access_token", "code", "code_verifier", "client_secret", "refresh_token")

@@ -3,7 +3,7 @@
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, re_path
 
-from api.app import connected_apps, proxies
+from api.app import access_log, connected_apps, proxies
 from api.app.problems import PROBLEM_JSON
 
 
@@ -22,5 +22,6 @@ urlpatterns = [
         proxies.ProxyView.as_view(),
         name="app-me-proxy",
     ),
+    path("me/access-log", access_log.AccessLogView.as_view(), name="app-me-access-log"),
     re_path(r"^.*$", unknown_route, name="app-unknown"),
 ]

@@ -16,8 +16,7 @@ from access.audit import Target, audit_request
 from access.audit_publish import audit_publish
 from access.ratelimit import api_limit_check
 from access.scopes import scope_for_request
-from api.fhir import auditing
-from api.fhir import negotiation
+from api.fhir import auditing, negotiation
 from api.fhir.outcome import error_doc, info_doc
 from fhirstore import conf, jsontext, provenance
 from fhirstore.context import AccessScope
