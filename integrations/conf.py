@@ -27,7 +27,7 @@ def ttl_seconds() -> int:
 
 def file_max_bytes() -> int:
     """Size past which a type's output is split into another file."""
-    return int(_value("FILE_MAX_MB")) * 1024 * 1024
+    return int(float(_value("FILE_MAX_MB")) * 1024 * 1024)
 
 
 def lease_seconds() -> int:

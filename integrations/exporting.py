@@ -32,7 +32,13 @@ from fhirstore.operations.export.rows import (
     skipped_types,
 )
 from integrations import conf
-from integrations.files import PartWriter, error_name, part_name, write_lines
+from integrations.files import (
+    PartWriter,
+    delete_job_files,
+    error_name,
+    part_name,
+    write_lines,
+)
 from integrations.models import ExportJob, ExportStatus
 from integrations.services import export_audit, export_finish, scope_from_json, selection_of
 
@@ -56,6 +62,8 @@ def export_run(*, job_id: uuid.UUID) -> str:
     try:
         _export(job, runner)
     except LeaseLost:
+        if not ExportJob.objects.filter(pk=job.pk).exists():
+            delete_job_files(str(job.pk))  # cancelled: drop what was saved since
         return "stopped (cancelled or taken over)"
     except BaseException:
         # Let the next delivery (a task retry) claim the job at once.
