@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from fhirstore import compartment, fhirmodels, jsontext, provenance
+from fhirstore import compartment, events, fhirmodels, jsontext, provenance
 from fhirstore.errors import Conflict, InvalidResource, PreconditionFailed
 from fhirstore.models import CompartmentMember, Resource, ResourceVersion
 from fhirstore.search import indexer
@@ -100,6 +100,8 @@ def persist(
 ) -> Stored:
     """Write the version and current rows, then compartments and index (inside a transaction)."""
     deleted = doc is None
+    if deleted and current is not None:
+        events.deleting(current)
     row = current or Resource(resource_type=resource_type, logical_id=logical_id)
     row.version, row.last_updated, row.deleted = version, moment, deleted
     row.text = text.decode()
@@ -128,6 +130,7 @@ def persist(
         indexer.index_resource(resource=row, doc=doc)
     stored = Stored(resource_type, logical_id, version, moment, deleted, text, method)
     provenance.note_written([stored])
+    events.changed([stored])
     return stored
 
 

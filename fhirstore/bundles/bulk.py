@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
-from fhirstore import compartment, provenance, writes
+from fhirstore import compartment, events, provenance, writes
 from fhirstore.bundles import pgcopy
 from fhirstore.errors import Conflict
 from fhirstore.models import CompartmentMember, Resource, ResourceVersion
@@ -73,6 +73,7 @@ def create_many(items: list[NewResource], *, moment: datetime) -> list[Stored]:
         for item in items
     ]
     provenance.note_written(stored)
+    events.changed(stored)
     return stored
 
 
