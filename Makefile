@@ -25,7 +25,7 @@ help:
 	@echo "make run      install, migrate, load demo data once, serve on http://$(HOST):$(PORT)/fhir"
 	@echo "make test     lint, then pytest (PostgreSQL when DATABASE_URL is set, else SQLite)"
 	@echo "make pytest   tests only, no lint (PYTEST_ARGS='-k name -x' to narrow)"
-	@echo "make lint     ruff format --check, ruff check, mypy, lint-imports"
+	@echo "make lint     ruff format --check, ruff check, mypy, lint-imports, migrations check"
 	@echo "make fmt      ruff format and ruff check --fix"
 	@echo "make worker   Celery worker (needs REDIS_URL)"
 	@echo "make beat     Celery beat scheduler (needs REDIS_URL)"
@@ -89,6 +89,9 @@ lint: dev
 	echo "== ruff check"; $(BIN)/ruff check . || status=1; \
 	echo "== mypy"; $(BIN)/mypy . || status=1; \
 	echo "== lint-imports"; $(BIN)/lint-imports || status=1; \
+	echo "== migrations match the models"; \
+	DJANGO_SETTINGS_MODULE=backend.settings_test $(MANAGE) makemigrations --check --dry-run \
+		|| { echo "run makemigrations and commit the migrations"; status=1; }; \
 	exit $$status
 
 fmt: dev
