@@ -167,6 +167,8 @@ SEARCHES = [
     ),
     ("/Medication?_revinclude=MedicationRequest:medication", {"Medication/shared-med"}),
     ("?_type=Observation,Condition", {"Condition/alice-condition"}),
+    ("?_lastUpdated=gt2000-01-01&_count=100", {"Goal/alice-goal", "Practitioner/dr-khan"}),
+    ("?_id=bob,alice", {"Patient/alice"}),
     ("/Patient/bob/Observation", set()),
     ("/Patient/alice/Observation", {"Observation/alice-vitals"}),
     ("/Observation/$lastn?patient=Patient/bob", set()),
@@ -433,3 +435,16 @@ def test_granular_scope_applies_to_history(world: World, db: None) -> None:
     assert _normalised(hidden, "alice-vitals") == _normalised(
         fhir.get("/Observation/nobody/_history"), "nobody"
     )
+
+
+def test_post_search_is_scoped_like_get(alice: Fhir) -> None:
+    form = {"content_type": "application/x-www-form-urlencoded"}
+    response = alice.client.post(
+        "/fhir/Observation/_search",
+        "subject=Patient/bob&_total=accurate",
+        headers=alice.headers,
+        **form,
+    )
+    assert response.status_code == 200
+    assert response.json()["total"] == 0
+    _no_bob(_entries_text(response))
