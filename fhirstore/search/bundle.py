@@ -1,6 +1,7 @@
 """Build the searchset Bundle as bytes by splicing the stored JSON text of each resource into a
 frame, so a search never re-parses or re-serialises what it returns (DESIGN decision 4). Only
-`_summary`/`_elements` parse a resource, with the lossless JSON parser, to drop elements.
+`_summary`/`_elements` parse a resource (matches and included resources alike), with the lossless
+JSON parser, to drop elements.
 Links are absolute, from the public base URL; `self` repeats only the parameters understood.
 https://hl7.org/fhir/R4/bundle.html#searchset and https://hl7.org/fhir/R4/search.html#paging
 """
@@ -47,8 +48,10 @@ def searchset_chunks(
         text = subset_text(row.text.encode(), summary=request.summary, elements=elements)
         yield separator + _entry(row, text, base_url, b"match")
         separator = b","
+    # `_summary` and `_elements` apply to every resource returned, included ones too.
     for row in result.included:
-        yield separator + _entry(row, row.text.encode(), base_url, b"include")
+        text = subset_text(row.text.encode(), summary=request.summary, elements=elements)
+        yield separator + _entry(row, text, base_url, b"include")
         separator = b","
     yield b"}" if separator != b"," else b"]}"
 

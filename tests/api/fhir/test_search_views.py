@@ -95,8 +95,9 @@ def test_summary_count_has_no_entries(fhir, data):
 def test_elements_subset_matches_and_tags_them(fhir, data):
     bundle = fhir.get("/Observation?_id=a01&_elements=status").json()
     resource = bundle["entry"][0]["resource"]
-    assert "code" not in resource
+    assert "subject" not in resource
     assert resource["status"] == "final"
+    assert "code" in resource  # mandatory elements are always kept
     assert resource["meta"]["tag"][0]["code"] == "SUBSETTED"
 
 
@@ -104,3 +105,77 @@ def test_include_entries_are_marked_include(fhir, data):
     bundle = fhir.get("/Observation?_id=b01&_include=Observation:subject").json()
     modes = [(e["resource"]["id"], e["search"]["mode"]) for e in bundle["entry"]]
     assert modes == [("b01", "match"), ("bob", "include")]
+
+
+def test_elements_apply_to_included_entries_too(fhir, data):
+    bundle = fhir.get("/Observation?_id=b01&_include=Observation:subject&_elements=status").json()
+    observation, person = (e["resource"] for e in bundle["entry"])
+    assert observation["status"] == "final"
+    assert "name" not in person
+    assert person["meta"]["tag"][0]["code"] == "SUBSETTED"
+
+
+@pytest.mark.parametrize(
+    ("mode", "kept", "dropped"),
+    [
+        ("true", {"status", "code", "subject"}, set()),
+        ("text", {"status", "code"}, {"subject", "effectiveDateTime"}),
+        ("data", {"status", "code", "subject", "effectiveDateTime"}, {"text"}),
+        ("false", {"status", "code", "subject", "effectiveDateTime"}, set()),
+    ],
+)
+def test_summary_modes(fhir, data, mode, kept, dropped, django_assert_num_queries):
+    with django_assert_num_queries(AUTH + 1):
+        bundle = fhir.get(f"/Observation?_id=a01&_summary={mode}").json()
+    resource = bundle["entry"][0]["resource"]
+    assert kept <= set(resource)
+    assert not dropped & set(resource)
+    tags = [t["code"] for t in resource.get("meta", {}).get("tag", [])]
+    assert ("SUBSETTED" in tags) == (mode != "false")
+
+
+def test_summary_count_and_total_none(fhir, data, django_assert_num_queries):
+    with django_assert_num_queries(AUTH + 1):
+        counted = fhir.get("/Observation?subject=Patient/ann&_summary=count").json()
+    with django_assert_num_queries(AUTH + 1):
+        no_total = fhir.get("/Observation?subject=Patient/ann&_total=none&_count=1").json()
+    assert counted["total"] == 3
+    assert "entry" not in counted
+    assert "total" not in no_total
+    assert len(no_total["entry"]) == 1
+
+
+def test_post_search_equals_get_with_every_kind_of_parameter(fhir, data):
+    query = (
+        "subject:Patient.name=smith&date=ge2024-01-02&_sort=-date&_count=1"
+        "&_include=Observation:subject&_elements=status&_total=accurate"
+    )
+    got = fhir.get(f"/Observation?{query}").json()
+    posted = fhir.client.post(
+        "/fhir/Observation/_search", query, content_type="application/x-www-form-urlencoded"
+    ).json()
+
+    def essence(bundle):
+        entries = [(e["resource"]["id"], e["search"]["mode"]) for e in bundle["entry"]]
+        return entries, bundle["total"], [item["relation"] for item in bundle["link"]]
+
+    assert (
+        essence(got)
+        == essence(posted)
+        == (
+            [("a03", "match"), ("ann", "include")],
+            2,
+            [
+                "self",
+                "first",
+                "next",
+            ],
+        )
+    )
+
+
+def test_compartment_search_with_criteria_and_system_search_over_types(fhir, data):
+    in_compartment = fhir.get("/Patient/ann/Observation?date=ge2024-01-02&_sort=date").json()
+    across = fhir.get("/?_type=Patient,Observation&_id=bob,b01&_sort=_id").json()
+    assert entry_ids(in_compartment) == ["a02", "a03"]
+    assert sorted(entry_ids(across)) == ["b01", "bob"]
