@@ -20,7 +20,7 @@ from bench import ours, peer
 from bench.generate import WORK_DIR, Manifest, read_bundles, write
 from bench.ingest import ingest
 from bench.memory import RssProbe
-from bench.procs import Server
+from bench.procs import Server, responsive
 from bench.report import render
 from bench.workloads import (
     WRK_WORKLOADS,
@@ -141,14 +141,29 @@ def measure(
                 if workload == "ingest"
                 else []
             )
-            for server in servers:
+            for index, server in enumerate(servers):
                 once(server, found[server.name], targets[server.name], folder, bundles, args)
                 print(
                     f"  {workload} run {run + 1} {server.name}: "
                     f"{found[server.name].runs[-1:] or found[server.name].unavailable}",
                     flush=True,
                 )
+                servers[index] = settle(server, args, folder=folder)
     return outcomes
+
+
+def settle(server: Server, args: argparse.Namespace, *, folder: Path) -> Server:
+    """The server, once idle again; restarted on its kept data if it is still busy.
+
+    A server that queues slow requests (the peer's searches at this size take seconds) would
+    otherwise still be working through them during the next workload.
+    """
+    if responsive(server, within=30.0):
+        return server
+    print(f"  {server.name} still busy after the workload: restarting it on its data", flush=True)
+    server.stop()
+    name = "ours" if server.name == "ours" else "peer"
+    return start(name, args, folder=folder, fresh=False)
 
 
 def once(

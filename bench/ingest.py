@@ -71,7 +71,10 @@ def resource_location(location: str) -> str:
 
 def post_bundle(session: requests.Session, *, base_url: str, body: bytes) -> tuple[int, list[str]]:
     """Post one transaction; return (status, the Type/id of every entry, in order)."""
-    response = session.post(base_url, data=body, timeout=600)
+    try:
+        response = session.post(base_url, data=body, timeout=600)
+    except requests.RequestException as error:
+        return 599, [f"no answer: {error}"]
     if response.status_code != 200:
         return response.status_code, [response.text[:300]]
     entries = orjson.loads(response.content).get("entry", [])

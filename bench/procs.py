@@ -78,6 +78,18 @@ def wait_until_up(server: Server, *, path: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{server.name} did not answer {path} within {timeout:.0f}s")
 
 
+def responsive(server: Server, *, within: float) -> bool:
+    """True once `metadata` answers in under a second, trying for up to `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(server.base_url + "/metadata", timeout=1).ok:
+                return True
+        except requests.RequestException:
+            time.sleep(0.5)
+    return False
+
+
 def children_of(pid: int) -> list[int]:
     """Direct children of `pid`, read from /proc (gunicorn workers of a master)."""
     kids: list[int] = []

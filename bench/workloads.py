@@ -100,7 +100,7 @@ def sanity(server: Server, path: str) -> tuple[bool, str]:
     """GET one path; (True, what came back) when it is a 200 FHIR answer, else (False, why)."""
     origin = server.base_url[: -len(urlsplit(server.base_url).path)]
     try:
-        response = requests.get(origin + path, headers=server.headers(), timeout=120)
+        response = requests.get(origin + path, headers=server.headers(), timeout=60)
     except requests.RequestException as error:
         return False, f"request failed: {error}"
     if response.status_code != 200:
