@@ -7,6 +7,7 @@ guarantees must hold on both: https://hl7.org/fhir/R4/http.html#concurrency
 """
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from tests.e2e.live import Server, ServerPool
 pytestmark = pytest.mark.e2e
 
 CLIENTS = 50
+STAGGER_S = 0.01
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 FHIR_JSON = "application/fhir+json"
 T = TypeVar("T")
@@ -89,6 +91,7 @@ def test_concurrent_if_match_writers_lose_no_update(busy_server: Server, session
     url = _new_patient(session, busy_server)
 
     def write(writer: int, client: requests.Session) -> Attempt:
+        time.sleep(writer * STAGGER_S)  # some read after others committed: several winners
         read = client.get(url, timeout=60)
         body = {**read.json(), "name": [{"family": f"writer-{writer}"}]}
         put = client.put(url, json=body, headers={"If-Match": read.headers["ETag"]}, timeout=60)
