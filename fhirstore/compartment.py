@@ -91,6 +91,12 @@ def patients_of(doc: dict[str, Any]) -> set[str]:
     found: set[str] = set()
     if resource_type == "Patient" and doc.get("id"):
         found.add(doc["id"])
+    if resource_type == "Binary":
+        # R4 puts Binary in no compartment, but its securityContext says whose data it is: a
+        # Binary guarded by a Patient belongs to that patient, so their apps can read it.
+        patient = _patient_id(doc.get("securityContext"))
+        if patient:
+            found.add(patient)
     for keys, target in compartment_paths().get(resource_type, []):
         if target not in (None, "Patient"):
             continue
