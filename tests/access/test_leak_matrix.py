@@ -414,6 +414,9 @@ def test_versions_written_while_a_resource_was_bobs_stay_hidden(alice: Fhir) -> 
     hidden = alice.get("/Observation/misfiled/_history/1")
     missing = alice.get("/Observation/nobody/_history/1")
     assert _normalised(hidden, "misfiled") == _normalised(missing, "nobody")
+    history = alice.get("/Observation/misfiled/_history")
+    _no_bob(_entries_text(history))
+    assert [e["resource"]["meta"]["versionId"] for e in body_of(history)["entry"]] == ["2"]
 
 
 @pytest.mark.parametrize(
