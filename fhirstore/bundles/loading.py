@@ -1,27 +1,29 @@
 """Loading FHIR files into the store: what `load_fhir` and `load_demo` run, one file at a time.
 
 A transaction or batch Bundle is run as it is. Anything else becomes a transaction: the entries
-of a collection (or searchset/history) Bundle, a single resource, or each chunk of an NDJSON file,
-with `PUT Type/id` for a resource that has an id and `POST Type` otherwise. So a file, or an NDJSON
-chunk, is stored whole or not at all. With `keep_ids`, POST entries of a transaction whose resource
-has an id are stored under that id (PUT), which makes loading the same data twice idempotent.
+of a collection (or searchset/history) Bundle or a single resource, with `PUT Type/id` for a
+resource that has an id and `POST Type` otherwise. So such a file is stored whole or not at all.
+With `keep_ids`, POST entries of a transaction whose resource has an id are stored under that id
+(PUT), which makes loading the same data twice idempotent. NDJSON files take the bulk ingest path
+(`fhirstore.bundles.ingest`, shared with `$import`): valid lines load and each bad line is
+reported, or, with `atomic`, the file is stored whole or not at all.
 """
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fhirstore import jsontext
 from fhirstore.bundles import run_bundle
+from fhirstore.bundles.ingest import Progress, ingest_ndjson
 from fhirstore.errors import FhirError
 from fhirstore.repository import Repository
 
 SUFFIXES = (".json", ".ndjson")
 FIRST = ("hospitalInformation", "practitionerInformation")
-NDJSON_CHUNK = 500
 _ENTRY = re.compile(r"Bundle\.entry\[(\d+)\]")
 _UNPACKED = frozenset({"collection", "searchset", "history"})
 
@@ -63,10 +65,22 @@ def discover(paths: list[Path]) -> list[Path]:
     return sorted(found, key=lambda p: (not p.name.startswith(FIRST), order[p]))
 
 
-def load_file(*, repo: Repository, path: Path, keep_ids: bool = False) -> FileReport:
-    """Load one file; failures (invalid content, unreadable file) go in the report, not raised."""
+def load_file(
+    *,
+    repo: Repository,
+    path: Path,
+    keep_ids: bool = False,
+    atomic: bool = False,
+    on_batch: Callable[[Progress], None] | None = None,
+) -> FileReport:
+    """Load one file; failures (invalid content, unreadable file) go in the report, not raised.
+
+    `atomic` and `on_batch` (progress after each batch) concern NDJSON files."""
     report = FileReport(path)
     try:
+        if path.suffix == ".ndjson":
+            _ingest(repo, path, report, atomic=atomic, on_batch=on_batch)
+            return report
         for unit in _units(path, keep_ids=keep_ids):
             _run_unit(repo, unit, report)
     except FhirError as error:
@@ -74,6 +88,20 @@ def load_file(*, repo: Repository, path: Path, keep_ids: bool = False) -> FileRe
     except OSError as error:
         report.errors.append(f"{path}: cannot be read ({error.strerror or error})")
     return report
+
+
+def _ingest(
+    repo: Repository,
+    path: Path,
+    report: FileReport,
+    *,
+    atomic: bool,
+    on_batch: Callable[[Progress], None] | None,
+) -> None:
+    with path.open("rb") as stream:
+        progress = ingest_ndjson(repo=repo, stream=stream, atomic=atomic, on_batch=on_batch)
+    report.written.update(progress.written)
+    report.errors.extend(f"{path}: line {e.line}: {e.diagnostics}" for e in progress.errors)
 
 
 def _run_unit(repo: Repository, unit: Unit, report: FileReport) -> None:
@@ -110,9 +138,6 @@ def _located(message: str, unit: Unit, index: int | None = None) -> str:
 
 
 def _units(path: Path, *, keep_ids: bool) -> Iterator[Unit]:
-    if path.suffix == ".ndjson":
-        yield from _ndjson_units(path)
-        return
     doc = jsontext.loads(path.read_bytes())
     if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
         raise FhirError("is not a FHIR resource or Bundle (no resourceType)", code="structure")
@@ -159,30 +184,3 @@ def _kept_ids(bundle: dict[str, Any]) -> dict[str, Any]:
         if plain_post and isinstance(logical_id, str) and logical_id:
             entry["request"] = {"method": "PUT", "url": f"{request.get('url')}/{logical_id}"}
     return bundle
-
-
-def _ndjson_units(path: Path) -> Iterator[Unit]:
-    """Transactions of up to NDJSON_CHUNK lines each, read lazily so memory stays flat."""
-    chunk: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    with path.open("rb") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            chunk.append(_ndjson_resource(line, number))
-            numbers.append(number)
-            if len(chunk) >= NDJSON_CHUNK:
-                yield Unit(transaction_of(chunk), lines=tuple(numbers))
-                chunk, numbers = [], []
-    if chunk:
-        yield Unit(transaction_of(chunk), lines=tuple(numbers))
-
-
-def _ndjson_resource(line: bytes, number: int) -> dict[str, Any]:
-    try:
-        doc = jsontext.loads(line)
-    except FhirError as error:
-        raise FhirError(f"line {number}: {error.diagnostics}", code="structure") from None
-    if not isinstance(doc, dict):
-        raise FhirError(f"line {number}: is not a JSON object", code="structure")
-    return doc

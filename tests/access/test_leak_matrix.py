@@ -439,12 +439,11 @@ def test_granular_scope_applies_to_history(world: World, db: None) -> None:
 
 
 def test_post_search_is_scoped_like_get(alice: Fhir) -> None:
-    form = {"content_type": "application/x-www-form-urlencoded"}
     response = alice.client.post(
         "/fhir/Observation/_search",
         "subject=Patient/bob&_total=accurate",
+        content_type="application/x-www-form-urlencoded",
         headers=alice.headers,
-        **form,
     )
     assert response.status_code == 200
     assert response.json()["total"] == 0

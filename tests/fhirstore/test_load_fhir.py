@@ -80,10 +80,21 @@ def test_a_bad_file_is_reported_by_name_and_entry_and_leaves_nothing_behind():
     assert Resource.objects.filter(resource_type="Group").count() == 1
 
 
-def test_a_bad_ndjson_line_is_reported_by_line_and_its_chunk_is_not_stored():
+def test_a_bad_ndjson_line_is_reported_by_line_and_the_valid_lines_load():
     summary = load_failing(DATA / "bad_line.ndjson")
 
     assert "bad_line.ndjson: line 2:" in summary
+    assert list(Resource.objects.values_list("logical_id", flat=True)) == ["nd-2"]
+
+
+def test_with_atomic_a_bad_ndjson_line_leaves_nothing_stored():
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="failed to load"):
+        call_command(
+            "load_fhir", str(DATA / "bad_line.ndjson"), "--atomic", "--no-progress", stdout=out
+        )
+
+    assert "bad_line.ndjson: line 2:" in out.getvalue()
     assert Resource.objects.count() == 0
 
 

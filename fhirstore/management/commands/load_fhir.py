@@ -1,9 +1,11 @@
 """`python manage.py load_fhir PATH [PATH ...]`: load FHIR files and folders into the store.
 
 Takes transaction, batch and collection Bundles, single resources and NDJSON files, or folders
-of them (`fhirstore.bundles.loading` says how each is stored). Every file is loaded whole or not
-at all; a bad file is reported by name and entry and the load goes on with the next. Ends with a
-summary of files, resources by type and errors; exits non-zero when any file failed.
+of them (`fhirstore.bundles.loading` says how each is stored). A Bundle or resource file is loaded
+whole or not at all; a bad file is reported by name and entry and the load goes on with the next.
+NDJSON takes the bulk ingest path: valid lines load and bad lines are reported by line, or, with
+`--atomic`, the file loads whole or not at all. Ends with a summary of files, resources by type
+and errors; exits non-zero when any file failed.
 """
 
 import time
@@ -14,6 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from fhirstore.bundles.ingest import Progress
 from fhirstore.bundles.loading import FileReport, discover, load_file
 from fhirstore.context import SYSTEM
 from fhirstore.repository import Repository
@@ -29,23 +32,36 @@ class Command(BaseCommand):
             action="store_true",
             help="store POST entries that carry an id under that id (PUT): reloading is idempotent",
         )
+        parser.add_argument(
+            "--atomic",
+            action="store_true",
+            help="NDJSON: store each file whole or not at all (default: valid lines load)",
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(
-        self, *args: Any, paths: list[Path], keep_ids: bool, no_progress: bool, **options: Any
+        self,
+        *args: Any,
+        paths: list[Path],
+        keep_ids: bool,
+        atomic: bool,
+        no_progress: bool,
+        **options: Any,
     ) -> None:
         missing = [str(path) for path in paths if not path.exists()]
         if missing:
             raise CommandError(f"No such file or folder: {', '.join(missing)}")
         files = discover(paths)
         started = time.perf_counter()
-        reports = self._load(files, keep_ids=keep_ids, progress=not no_progress)
+        reports = self._load(files, keep_ids=keep_ids, atomic=atomic, progress=not no_progress)
         self._summarise(reports, seconds=time.perf_counter() - started)
         failed = [report for report in reports if report.failed]
         if failed:
             raise CommandError(f"{len(failed)} of {len(reports)} files failed to load")
 
-    def _load(self, files: list[Path], *, keep_ids: bool, progress: bool) -> list[FileReport]:
+    def _load(
+        self, files: list[Path], *, keep_ids: bool, atomic: bool, progress: bool
+    ) -> list[FileReport]:
         repo = Repository(scope=SYSTEM)
         reports: list[FileReport] = []
         # The raw stream: Django's OutputWrapper ends every write with a newline, which would
@@ -55,8 +71,18 @@ class Command(BaseCommand):
             total=len(files), unit="file", disable=None if progress else True, file=stream
         ) as bar:
             for path in files:
-                bar.set_postfix_str(path.name[:40])
-                report = load_file(repo=repo, path=path, keep_ids=keep_ids)
+                name = path.name[:40]
+                bar.set_postfix_str(name)
+
+                done = Progress()
+
+                def batch_done(step: Progress, name: str = name, done: Progress = done) -> None:
+                    done.add(step)
+                    bar.set_postfix_str(f"{name}: {done.total} resources", refresh=True)
+
+                report = load_file(
+                    repo=repo, path=path, keep_ids=keep_ids, atomic=atomic, on_batch=batch_done
+                )
                 for error in report.errors:
                     bar.write(f"ERROR {error}", file=stream)
                 reports.append(report)
