@@ -102,6 +102,20 @@ STORAGES = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": env_str("BULK_EXPORT_DIR", str(BASE_DIR / "var" / "exports"))},
     },
+    # $import reads NDJSON only from here (storage://imports/<path>); never from a client's URL.
+    "imports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env_str("BULK_IMPORT_DIR", str(BASE_DIR / "var" / "imports"))},
+    },
+}
+# $import jobs (integrations.importing): NDJSON lines per batch transaction.
+BULK_IMPORT = {"BATCH": env_int("BULK_IMPORT_BATCH", 500, minimum=1)}
+# R4 Subscriptions (integrations.subscription_*): delivery attempts per notification, and the
+# first retry's wait in seconds (doubling after each failure).
+SUBSCRIPTIONS = {
+    "MAX_ATTEMPTS": env_int("SUBSCRIPTION_MAX_ATTEMPTS", 5, minimum=1),
+    "RETRY_SECONDS": env_int("SUBSCRIPTION_RETRY_SECONDS", 2, minimum=0),
+    "TIMEOUT_SECONDS": 5,
 }
 # Bulk Data $export jobs, read through integrations.conf.
 BULK_EXPORT = {

@@ -73,3 +73,9 @@ class ExportJob(models.Model):
 
     def expired(self, now: datetime) -> bool:
         return self.expires is not None and self.expires <= now
+
+
+# Models of the change notifications and $import live in their own modules; importing them here
+# is what registers them with the app.
+from integrations.import_models import ImportJob, ImportStatus  # noqa: E402, F401
+from integrations.subscription_models import Subscriber  # noqa: E402, F401

@@ -5,13 +5,22 @@ The CapabilityStatement is generated from ROUTES, so what /metadata claims is wh
 
 from django.urls import re_path
 
-from api.fhir import capability, export_views, search_views, system, views
+from api.fhir import (
+    capability,
+    export_views,
+    import_views,
+    search_views,
+    subscription_views,
+    system,
+    views,
+)
 
 TYPE = r"(?P<resource_type>[A-Z][A-Za-z]+)"
 ID = r"(?P<logical_id>[A-Za-z0-9\-\.]{1,64})"
 VID = r"(?P<version>[^/]+)"
 
-urlpatterns = [
+# Subscription writes need their own views (checks, activation, the creator's access): first.
+urlpatterns = subscription_views.urlpatterns + [
     re_path(r"^/?$", system.root, name="fhir-root"),
     re_path(r"^/metadata/?$", capability.metadata, name="fhir-metadata"),
     re_path(r"^/_history/?$", views.system_history, name="fhir-system-history"),
@@ -24,6 +33,7 @@ urlpatterns = [
 
 urlpatterns += search_views.urlpatterns
 urlpatterns += export_views.urlpatterns
+urlpatterns += import_views.urlpatterns
 
 # Anything else under /fhir is an unknown route: an OperationOutcome 404, never Django's HTML page.
 urlpatterns.append(re_path(r"^.*$", system.unknown_route, name="fhir-unknown"))

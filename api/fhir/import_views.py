@@ -1,0 +1,108 @@
+"""Bulk ingest over HTTP: `POST [base]/$import` (kick-off), its status and its error files.
+
+The kick-off takes a Parameters resource naming NDJSON files in the import storage, needs
+`Prefer: respond-async` and system write access, and answers 202 with the status URL in
+`Content-Location`, like `$export`. Status answers 202 with `X-Progress` while the job runs, then
+200 with a manifest (resources written by type, OperationOutcome NDJSON error files) or a 500
+OperationOutcome when it failed. Only the client (and user) that started a job sees it.
+"""
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.urls import re_path
+from django.views.decorators.csrf import csrf_exempt
+
+from access.audit import Target, audit_request
+from access.scopes import scope_for_request
+from api.fhir import capability, negotiation
+from api.fhir.outcome import info_doc
+from api.fhir.responses import base_url, error_response, fhir_view, respond
+from fhirstore import jsontext
+from fhirstore.context import AccessScope
+from fhirstore.errors import FhirError, InvalidRequest
+from fhirstore.repository import Repository
+from integrations.files import iter_file
+from integrations.import_models import ImportStatus
+from integrations.importing import (
+    import_file_name,
+    import_job_for,
+    import_kickoff,
+    import_manifest,
+    import_progress,
+    parse_import,
+)
+
+JOB = r"(?P<job_id>[0-9a-fA-F\-]{32,36})"
+RETRY_AFTER_SECONDS = "2"
+NDJSON = "application/fhir+ndjson"
+_NO_ACCESS = AccessScope(readable=frozenset(), writable=frozenset(), actor="anonymous")
+
+
+@fhir_view(methods=("POST",))
+def import_kickoff_view(request: HttpRequest, repo: Repository) -> HttpResponse:
+    """`POST [base]/$import`: accept the job, 202 with its status URL."""
+    prefer = {p.strip().lower() for p in request.headers.get("Prefer", "").split(",")}
+    if "respond-async" not in prefer:
+        raise InvalidRequest("$import runs asynchronously: send the header Prefer: respond-async")
+    import_request = parse_import(negotiation.read_body(request))
+    job = import_kickoff(
+        scope=repo.scope, request=import_request, request_url=f"{base_url()}/$import"
+    )
+    location = f"{base_url()}/$import-status/{job.id}"
+    body = info_doc(f"Import job {job.id} accepted; poll {location}")
+    return respond(request, body, status=202, headers={"Content-Location": location})
+
+
+@fhir_view(methods=("GET",))
+def import_status(request: HttpRequest, repo: Repository, job_id: str) -> HttpResponse:
+    """Poll (202 with X-Progress), the manifest (200), or the failure (500)."""
+    job = import_job_for(job_id=job_id, scope=repo.scope)
+    if job.status in (ImportStatus.ACCEPTED, ImportStatus.RUNNING):
+        headers = {"X-Progress": import_progress(job), "Retry-After": RETRY_AFTER_SECONDS}
+        return respond(request, None, status=202, headers=headers)
+    if job.status == ImportStatus.FAILED:
+        raise FhirError(job.error or "The import failed", http_status=500, code="exception")
+    manifest = import_manifest(job=job, base_url=base_url())
+    response = HttpResponse(jsontext.dumps(manifest), content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_exempt
+def import_file(request: HttpRequest, job_id: str, name: str) -> HttpResponse:
+    """One error file of the caller's job, as NDJSON. Not a `fhir_view`: clients ask for
+    `application/fhir+ndjson`, which FHIR JSON negotiation would refuse."""
+    scope = _NO_ACCESS
+    try:
+        if request.method != "GET":
+            raise FhirError(
+                f"{request.method} is not allowed here",
+                http_status=405,
+                code="not-supported",
+                headers={"Allow": "GET"},
+            )
+        scope = scope_for_request(request)
+        job = import_job_for(job_id=job_id, scope=scope)
+        stored = import_file_name(job=job, name=name)
+        response: HttpResponse = StreamingHttpResponse(iter_file(stored), content_type=NDJSON)  # type: ignore[assignment]
+        response["Cache-Control"] = "no-store"
+    except FhirError as error:
+        response = error_response(request, error)
+    audit_request(
+        request=request, scope=scope, status=response.status_code, target=Target("operation")
+    )
+    return response
+
+
+capability.OPERATIONS.update(
+    {"import": ("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/import", "/$import")}
+)
+
+urlpatterns = [
+    re_path(r"^/\$import/?$", import_kickoff_view, name="fhir-import"),
+    re_path(rf"^/\$import-status/{JOB}/?$", import_status, name="fhir-import-status"),
+    re_path(
+        rf"^/\$import-file/{JOB}/(?P<name>[A-Za-z0-9\-\.]{{1,100}})$",
+        import_file,
+        name="fhir-import-file",
+    ),
+]
