@@ -28,8 +28,13 @@ T = TypeVar("T")
 
 def _stored(row: Resource | ResourceVersion, method: str = "") -> Stored:
     return Stored(
-        row.resource_type, row.logical_id, row.version, row.last_updated, row.deleted,
-        row.text.encode(), method,
+        row.resource_type,
+        row.logical_id,
+        row.version,
+        row.last_updated,
+        row.deleted,
+        row.text.encode(),
+        method,
     )
 
 
@@ -40,7 +45,11 @@ def check_type(resource_type: str) -> None:
 
 
 def check_id(logical_id: str) -> None:
-    if not logical_id or len(logical_id) > 64 or not all(c.isalnum() or c in "-." for c in logical_id):
+    if (
+        not logical_id
+        or len(logical_id) > 64
+        or not all(c.isalnum() or c in "-." for c in logical_id)
+    ):
         raise InvalidRequest(f"Invalid resource id {logical_id!r}", code="value")
     if not logical_id.isascii():
         raise InvalidRequest(f"Invalid resource id {logical_id!r}", code="value")
@@ -77,7 +86,9 @@ class Repository:
         if self.scope.unrestricted or row.resource_type in self.scope.open_types:
             return True
         assert self.scope.patient_ids is not None
-        return CompartmentMember.objects.filter(resource=row, patient_id__in=self.scope.patient_ids).exists()
+        return CompartmentMember.objects.filter(
+            resource=row, patient_id__in=self.scope.patient_ids
+        ).exists()
 
     def _in_compartments(self, row: Resource) -> bool:
         """Whether `row` is in one of the caller's patients' compartments: what a restricted
@@ -99,8 +110,12 @@ class Repository:
         if not self.scope.may_read(resource_type):
             raise Forbidden(f"Reading {resource_type} is not permitted by the granted scopes")
 
-    def _check_write(self, resource_type: str, doc: dict[str, Any] | None, current: Resource | None) -> None:
+    def _check_write(
+        self, resource_type: str, doc: dict[str, Any] | None, current: Resource | None
+    ) -> None:
         check_type(resource_type)
+        if resource_type == "AuditEvent" and current is not None:
+            raise Forbidden("AuditEvents are append-only: they cannot be changed or deleted")
         if not self.scope.may_write(resource_type):
             raise Forbidden(f"Writing {resource_type} is not permitted by the granted scopes")
         if self.scope.unrestricted:
@@ -133,7 +148,10 @@ class Repository:
         if found is None or not self._version_visible(found):
             raise NotFound(f"{resource_type}/{logical_id}/_history/{version} is not known")
         if found.deleted:
-            raise Gone(f"Version {version} of {resource_type}/{logical_id} is a deletion", version=found.version)
+            raise Gone(
+                f"Version {version} of {resource_type}/{logical_id} is a deletion",
+                version=found.version,
+            )
         return _stored(found)
 
     # --- create and update ------------------------------------------------------------------
@@ -144,12 +162,19 @@ class Repository:
         self._check_write(resource_type, doc, None)
         if if_none_exist is None:
             return self._create(resource_type, doc)
-        return _serialised(f"create:{resource_type}?{if_none_exist}", lambda: self._create_if_none(resource_type, doc, if_none_exist))
+        return _serialised(
+            f"create:{resource_type}?{if_none_exist}",
+            lambda: self._create_if_none(resource_type, doc, if_none_exist),
+        )
 
     def _create(self, resource_type: str, doc: dict[str, Any]) -> WriteResult:
         with transaction.atomic():
             stored = writes.write_version(
-                current=None, doc=doc, resource_type=resource_type, logical_id=writes.new_id(), method="POST"
+                current=None,
+                doc=doc,
+                resource_type=resource_type,
+                logical_id=writes.new_id(),
+                method="POST",
             )
         return WriteResult(stored, 201, created=True)
 
@@ -161,38 +186,74 @@ class Repository:
             return WriteResult(_stored(matches[0]), 200)
         return self._create(resource_type, doc)
 
-    def update(self, *, resource_type: str, logical_id: str, doc: dict[str, Any], if_match: str | None = None) -> WriteResult:
+    def update(
+        self,
+        *,
+        resource_type: str,
+        logical_id: str,
+        doc: dict[str, Any],
+        if_match: str | None = None,
+    ) -> WriteResult:
         """Update, or create with the client's id (201) when it does not exist yet."""
         check_type(resource_type)
         check_id(logical_id)
         if doc.get("id") != logical_id:
-            raise InvalidResource("The id in the body must equal the id in the URL", code="invariant", http_status=400)
+            raise InvalidResource(
+                "The id in the body must equal the id in the URL", code="invariant", http_status=400
+            )
         with transaction.atomic():
             current = writes.lock_current(resource_type, logical_id)
             self._check_write(resource_type, doc, current)
             writes.check_if_match(current, if_match)
             created = current is None or current.deleted
-            stored = writes.write_version(current=current, doc=doc, resource_type=resource_type, logical_id=logical_id, method="PUT")
+            stored = writes.write_version(
+                current=current,
+                doc=doc,
+                resource_type=resource_type,
+                logical_id=logical_id,
+                method="PUT",
+            )
         return WriteResult(stored, 201 if created else 200, created=created)
 
-    def conditional_update(self, *, resource_type: str, query: str, doc: dict[str, Any], if_match: str | None = None) -> WriteResult:
-        """PUT Type?criteria (https://hl7.org/fhir/R4/http.html#cond-update): 0 → create, 1 → update, >1 → 412."""
-        check_type(resource_type)
-        return _serialised(f"update:{resource_type}?{query}", lambda: self._conditional_update(resource_type, query, doc, if_match))
+    def conditional_update(
+        self, *, resource_type: str, query: str, doc: dict[str, Any], if_match: str | None = None
+    ) -> WriteResult:
+        """PUT Type?criteria: 0 matches → create, 1 → update, more → 412.
 
-    def _conditional_update(self, resource_type: str, query: str, doc: dict[str, Any], if_match: str | None) -> WriteResult:
+        https://hl7.org/fhir/R4/http.html#cond-update
+        """
+        check_type(resource_type)
+        return _serialised(
+            f"update:{resource_type}?{query}",
+            lambda: self._conditional_update(resource_type, query, doc, if_match),
+        )
+
+    def _conditional_update(
+        self, resource_type: str, query: str, doc: dict[str, Any], if_match: str | None
+    ) -> WriteResult:
         matches = self._matches(resource_type, query)
         if len(matches) > 1:
             raise PreconditionFailed(f"The criteria matched {len(matches)} resources")
         if matches:
             logical_id = matches[0].logical_id
             if doc.get("id") not in (None, logical_id):
-                raise InvalidResource("The id in the body does not match the resource found", code="invariant")
-            return self.update(resource_type=resource_type, logical_id=logical_id, doc={**doc, "id": logical_id}, if_match=if_match)
+                raise InvalidResource(
+                    "The id in the body does not match the resource found", code="invariant"
+                )
+            return self.update(
+                resource_type=resource_type,
+                logical_id=logical_id,
+                doc={**doc, "id": logical_id},
+                if_match=if_match,
+            )
         logical_id = str(doc.get("id") or writes.new_id())
-        return self.update(resource_type=resource_type, logical_id=logical_id, doc={**doc, "id": logical_id})
+        return self.update(
+            resource_type=resource_type, logical_id=logical_id, doc={**doc, "id": logical_id}
+        )
 
-    def patch(self, *, resource_type: str, logical_id: str, operations: Any, if_match: str | None = None) -> WriteResult:
+    def patch(
+        self, *, resource_type: str, logical_id: str, operations: Any, if_match: str | None = None
+    ) -> WriteResult:
         """JSON Patch (RFC 6902) on the current version; the result is validated like any update."""
         check_type(resource_type)
         with transaction.atomic():
@@ -206,13 +267,19 @@ class Repository:
             if doc.get("id") != logical_id or doc.get("resourceType") != resource_type:
                 raise InvalidResource("A patch may not change resourceType or id", code="invariant")
             self._check_write(resource_type, doc, current)
-            stored = writes.write_version(current=current, doc=doc, resource_type=resource_type, logical_id=logical_id, method="PATCH")
+            stored = writes.write_version(
+                current=current,
+                doc=doc,
+                resource_type=resource_type,
+                logical_id=logical_id,
+                method="PATCH",
+            )
         return WriteResult(stored, 200)
 
     # --- delete -----------------------------------------------------------------------------
 
     def delete(self, *, resource_type: str, logical_id: str) -> WriteResult | None:
-        """Write a tombstone; None when there was nothing to delete (still a success per the spec)."""
+        """Write a tombstone; None when there was nothing to delete (a success per the spec)."""
         check_type(resource_type)
         with transaction.atomic():
             current = writes.lock_current(resource_type, logical_id)
@@ -261,7 +328,13 @@ class Repository:
 
     # --- history (fhirstore.history) --------------------------------------------------------
 
-    def history(self, *, resource_type: str | None = None, logical_id: str | None = None, params: list[tuple[str, str]]) -> Any:
+    def history(
+        self,
+        *,
+        resource_type: str | None = None,
+        logical_id: str | None = None,
+        params: list[tuple[str, str]],
+    ) -> Any:
         """History at instance, type or system level (https://hl7.org/fhir/R4/http.html#history)."""
         from fhirstore import history
 
@@ -269,10 +342,14 @@ class Repository:
             self._check_read(resource_type)
         if logical_id is not None:
             assert resource_type is not None
-            row = Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).first()
+            row = Resource.objects.filter(
+                resource_type=resource_type, logical_id=logical_id
+            ).first()
             if row is None or not self._visible(row):
                 raise NotFound(f"{resource_type}/{logical_id} is not known")
-        return history.history_page(scope=self.scope, resource_type=resource_type, logical_id=logical_id, params=params)
+        return history.history_page(
+            scope=self.scope, resource_type=resource_type, logical_id=logical_id, params=params
+        )
 
 
 def _apply_patch(doc: dict[str, Any], operations: Any) -> dict[str, Any]:
@@ -280,8 +357,16 @@ def _apply_patch(doc: dict[str, Any], operations: Any) -> dict[str, Any]:
         raise InvalidRequest("A JSON Patch body must be an array of operations")
     try:
         result = jsonpatch.JsonPatch(operations).apply(doc)
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError, ValueError) as error:
-        raise InvalidRequest(f"The patch could not be applied: {error}", code="processing") from None
+    except (
+        jsonpatch.JsonPatchException,
+        jsonpatch.JsonPointerException,
+        TypeError,
+        KeyError,
+        ValueError,
+    ) as error:
+        raise InvalidRequest(
+            f"The patch could not be applied: {error}", code="processing"
+        ) from None
     if not isinstance(result, dict):
         raise InvalidRequest("The patch must leave a JSON object")
     return result
