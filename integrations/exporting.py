@@ -9,7 +9,8 @@ recovery task on worker start and on beat) resumes after the last saved file of 
 type. A job is marked completed only after its last file is saved, and gives up with a clear
 error after `MAX_ATTEMPTS` claims, so it is never reported complete with data missing.
 Each file is read in its own short transaction (a server-side cursor on PostgreSQL) and ends
-past `FILE_MAX_MB` or a third of the lease, whichever comes first.
+past `FILE_MAX_MB` or a third of the lease, whichever comes first, so progress is saved (and the
+lease renewed) often even when the store is slow.
 """
 
 import logging
@@ -17,7 +18,6 @@ import time
 import uuid
 from datetime import timedelta
 
-from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from fhirstore.models import Resource
 from fhirstore.operations.export.rows import (
     ExportSelection,
     export_lines,
+    export_reading,
     export_rows,
     export_types,
     skipped_types,
@@ -147,18 +148,13 @@ def _fill(writer: PartWriter, rows: QuerySet[Resource]) -> tuple[int, bool]:
     """Copy rows into `writer` until the file is full; (last key written, whether more remain)."""
     limit, deadline = conf.file_max_bytes(), time.monotonic() + conf.lease_seconds() / 3
     last_pk = 0
-    with _reading():
+    with export_reading():
         for pk, line in export_lines(rows):
             writer.write(line)
             last_pk = pk
             if writer.size >= limit or time.monotonic() > deadline:
                 return last_pk, True
     return last_pk, False
-
-
-def _reading() -> transaction.Atomic:
-    """A transaction around a read, so PostgreSQL streams it through a server-side cursor."""
-    return transaction.atomic(durable=False)
 
 
 def _advance(job: ExportJob, runner: str, *, finished: bool = False) -> None:

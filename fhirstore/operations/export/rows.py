@@ -5,17 +5,20 @@ may read (the search layer's access condition, so isolation stays in one place),
 `_since` and no later than the job's transaction time, narrowed to patient compartments for
 Patient and Group exports and to the `_typeFilter` matches. Rows come in primary-key order (the
 order they were written, close to their order on disk), so a job resumes after the last key it
-saved and the planner can walk the table instead of sorting it. On PostgreSQL the caller iterates
-inside a transaction so Django uses a true server-side cursor; outside one it would declare a
-WITH HOLD cursor, which materialises the whole result before the first row.
+saved. `export_reading` wraps the iteration: on PostgreSQL a transaction, so Django uses a true
+server-side cursor (outside one it declares a WITH HOLD cursor, which materialises the whole
+result first), planned for the whole result rather than its first rows: a fast-start plan walks
+the entire table in key order to find a small type's rows, once per type.
 """
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
 from operator import or_
 
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from fhirstore import jsontext
@@ -148,3 +151,13 @@ def export_lines(
         if "\n" in text:
             text = jsontext.dumps(jsontext.loads(text)).decode()
         yield pk, text
+
+
+@contextmanager
+def export_reading() -> Iterator[None]:
+    """The transaction to iterate `export_lines` in (see the module docstring)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+        yield
