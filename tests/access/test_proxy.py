@@ -163,3 +163,16 @@ def test_a_clinician_may_grant_on_the_persons_behalf(carer: Any) -> None:
     rights = proxy_rights(related_person_id="kid", patient_id="mum", now=timezone.now())
     assert rights is not None
     assert rights.readable == {"*"}
+
+
+def test_the_person_revokes_over_fhir_too(carer: Any) -> None:
+    consent_id = _grant()
+    mum = Fhir(
+        token(login("mum", kind="patient", fhir_id="mum"), "patient/*.cruds", patient_id="mum")
+    )
+    kid = Fhir(token(carer, "patient/*.rs", patient_id="mum"))
+    assert kid.get("/Observation/mum-obs").status_code == 200
+    consent = mum.get(f"/Consent/{consent_id}").json()
+    updated = mum.send("PUT", f"/Consent/{consent_id}", {**consent, "status": "inactive"})
+    assert updated.status_code == 200
+    assert kid.get("/Observation/mum-obs").status_code == 404
