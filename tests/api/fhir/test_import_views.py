@@ -36,7 +36,7 @@ GOOD = [
 
 
 @pytest.fixture(autouse=True)
-def _storage(settings, tmp_path) -> Path:
+def imports(settings, tmp_path) -> Path:
     folder = tmp_path / "imports"
     folder.mkdir()
     settings.STORAGES = {
@@ -82,10 +82,10 @@ def status_of(fhir: Fhir, response):
 
 
 def test_valid_lines_load_and_bad_lines_go_to_the_error_file(
-    fhir, _storage, django_capture_on_commit_callbacks
+    fhir, imports, django_capture_on_commit_callbacks
 ):
     lines = [GOOD[0], "{not json", GOOD[1], {"resourceType": "Patient", "gender": 42}, GOOD[2]]
-    ndjson(_storage, "mixed.ndjson", lines)
+    ndjson(imports, "mixed.ndjson", lines)
 
     response = kickoff(
         fhir, django_capture_on_commit_callbacks, parameters("storage://imports/mixed.ndjson")
@@ -118,10 +118,10 @@ def download(fhir: Fhir, url: str) -> list[str]:
 
 
 def test_resources_with_stored_ids_are_updated_keeping_the_id(
-    fhir, _storage, django_capture_on_commit_callbacks
+    fhir, imports, django_capture_on_commit_callbacks
 ):
-    ndjson(_storage, "a.ndjson", [GOOD[0]])
-    ndjson(_storage, "b.ndjson", [{**GOOD[0], "name": [{"family": "Changed"}]}])
+    ndjson(imports, "a.ndjson", [GOOD[0]])
+    ndjson(imports, "b.ndjson", [{**GOOD[0], "name": [{"family": "Changed"}]}])
     kickoff(fhir, django_capture_on_commit_callbacks, parameters("a.ndjson"))
 
     kickoff(fhir, django_capture_on_commit_callbacks, parameters("b.ndjson"))
@@ -132,10 +132,10 @@ def test_resources_with_stored_ids_are_updated_keeping_the_id(
 
 
 def test_transaction_mode_leaves_nothing_when_a_line_is_bad(
-    fhir, _storage, django_capture_on_commit_callbacks
+    fhir, imports, django_capture_on_commit_callbacks
 ):
     ndjson(
-        _storage,
+        imports,
         "bad.ndjson",
         [GOOD[0], GOOD[1], GOOD[2], {"resourceType": "Patient", "gender": 1}],
     )
@@ -186,16 +186,16 @@ def test_bad_kickoff_bodies_are_a_400(fhir, body, django_capture_on_commit_callb
     assert kickoff(fhir, django_capture_on_commit_callbacks, body).status_code == 400
 
 
-def test_kickoff_needs_respond_async(fhir, _storage):
-    ndjson(_storage, "a.ndjson", [GOOD[0]])
+def test_kickoff_needs_respond_async(fhir, imports):
+    ndjson(imports, "a.ndjson", [GOOD[0]])
 
     assert fhir.post("/$import", parameters("a.ndjson")).status_code == 400
 
 
 def test_only_system_write_access_may_import(
-    client, db, _storage, django_capture_on_commit_callbacks
+    client, db, imports, django_capture_on_commit_callbacks
 ):
-    ndjson(_storage, "a.ndjson", [GOOD[0]])
+    ndjson(imports, "a.ndjson", [GOOD[0]])
     reader = system_token_issue(client_name="reader", scope="system/*.rs")
     personas.put({"resourceType": "Patient", "id": "ann"})
     user = personas.login("ann", kind="patient", fhir_id="ann")
@@ -210,8 +210,8 @@ def test_only_system_write_access_may_import(
     assert not Resource.objects.filter(logical_id="imp-1").exists()
 
 
-def test_a_queued_job_answers_202_with_progress_and_another_client_gets_404(fhir, client, _storage):
-    ndjson(_storage, "a.ndjson", [GOOD[0]])
+def test_a_queued_job_answers_202_with_progress_and_another_client_gets_404(fhir, client, imports):
+    ndjson(imports, "a.ndjson", [GOOD[0]])
     response = fhir.post("/$import", parameters("a.ndjson"), **ASYNC)  # on_commit never runs
 
     status = status_of(fhir, response)
@@ -221,8 +221,8 @@ def test_a_queued_job_answers_202_with_progress_and_another_client_gets_404(fhir
     assert status_of(other, response).status_code == 404
 
 
-def test_a_job_resumes_after_its_last_committed_batch(db, _storage):
-    ndjson(_storage, "a.ndjson", [GOOD[0], GOOD[1], GOOD[2]])
+def test_a_job_resumes_after_its_last_committed_batch(db, imports):
+    ndjson(imports, "a.ndjson", [GOOD[0], GOOD[1], GOOD[2]])
     job = ImportJob.objects.create(
         owner="system", request_url="x", inputs=["a.ndjson"], status=ImportStatus.RUNNING, line=2
     )
@@ -235,10 +235,8 @@ def test_a_job_resumes_after_its_last_committed_batch(db, _storage):
     assert import_run(job_id=uuid.uuid4()).startswith("not runnable")
 
 
-def test_the_cli_and_the_endpoint_store_the_same(
-    fhir, _storage, django_capture_on_commit_callbacks
-):
-    path = ndjson(_storage, "same.ndjson", [GOOD[0], "[1]", GOOD[2], GOOD[1]])
+def test_the_cli_and_the_endpoint_store_the_same(fhir, imports, django_capture_on_commit_callbacks):
+    path = ndjson(imports, "same.ndjson", [GOOD[0], "[1]", GOOD[2], GOOD[1]])
     out = io.StringIO()
     with pytest.raises(CommandError):
         call_command("load_fhir", str(path), "--no-progress", stdout=out)
