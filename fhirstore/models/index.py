@@ -19,8 +19,11 @@ rows joined to `Resource`, never a scan of stored JSON. Conventions the query si
   Date-times without a zone are taken as UTC.
 - Quantities and numbers are floats (the same on SQLite and PostgreSQL; search precision ranges
   are far wider than float error). A Range value is indexed as two rows, its low and its high.
-- Sorting by a parameter uses an aggregate per resource: MIN(low) ascending / MAX(high)
-  descending for dates, MIN(value) for strings, numbers and quantities, MIN(code) for tokens.
+- Sorting by a date parameter joins the one "<param>:sort" SearchDate row per resource that spans
+  all its values (MIN(low) .. MAX(high)); other types use an aggregate per resource: MIN(value)
+  for strings, numbers and quantities, MIN(code) for tokens.
+- On PostgreSQL the lookup indexes carry `resource_id` (INCLUDE), so semi-joins on them are
+  index-only scans; SQLite ignores INCLUDE.
 """
 
 from datetime import UTC, datetime
@@ -54,7 +57,11 @@ class SearchToken(IndexRow):
 
     class Meta:
         indexes = [
-            models.Index(fields=["resource_type", "param", "code", "system"], name="stoken_code"),
+            models.Index(
+                fields=["resource_type", "param", "code", "system"],
+                include=["resource"],
+                name="stoken_code",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -69,7 +76,13 @@ class SearchString(IndexRow):
     exact = models.CharField(max_length=255)
 
     class Meta:
-        indexes = [models.Index(fields=["resource_type", "param", "value"], name="sstring_value")]
+        indexes = [
+            models.Index(
+                fields=["resource_type", "param", "value"],
+                include=["resource"],
+                name="sstring_value",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.param}={self.exact}"
@@ -86,6 +99,13 @@ class SearchDate(IndexRow):
         indexes = [
             models.Index(fields=["resource_type", "param", "low"], name="sdate_low"),
             models.Index(fields=["resource_type", "param", "high"], name="sdate_high"),
+            # A resource's rows of one parameter: the `:sort` row a sort joins, and per-candidate
+            # date checks, answered from the index alone on PostgreSQL.
+            models.Index(
+                fields=["resource", "param"],
+                include=["resource_type", "low", "high"],
+                name="sdate_resource",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -105,7 +125,9 @@ class SearchReference(IndexRow):
     class Meta:
         indexes = [
             models.Index(
-                fields=["resource_type", "param", "target_type", "target_id"], name="sref_target"
+                fields=["resource_type", "param", "target_type", "target_id"],
+                include=["resource"],
+                name="sref_target",
             ),
             models.Index(fields=["target_type", "target_id"], name="sref_reverse"),
             models.Index(fields=["resource_type", "param", "target_url"], name="sref_url"),

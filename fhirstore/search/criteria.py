@@ -100,6 +100,20 @@ def _types_q(types: tuple[str, ...]) -> Q:
     return Q(resource_type__in=types) if types else Q()
 
 
+def criterion_ids(criterion: Criterion, *, types: tuple[str, ...]) -> "QuerySet[Any] | None":
+    """The index rows matching `criterion` (their `resource_id`s are the matches) when it is a
+    plain positive match on the searched type itself, else None (use `criterion_q`).
+
+    The engine nests these subqueries so the database intersects index rows before it reads a
+    single resource row: without it, a broad first criterion fetches every candidate's row.
+    """
+    if criterion.path or criterion.code in ("_id", "_lastUpdated"):
+        return None
+    if criterion.modifier in ("not", "missing"):
+        return None
+    return _matching_rows(criterion, types)
+
+
 def leaf_q(criterion: Criterion, types: tuple[str, ...]) -> Q:
     """The criterion's own parameter, on resources of `types`."""
     if criterion.code == "_id":

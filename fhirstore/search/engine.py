@@ -9,6 +9,7 @@ repeats a count. https://hl7.org/fhir/R4/search.html
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
@@ -16,7 +17,7 @@ from fhirstore.context import AccessScope
 from fhirstore.errors import NotSupported
 from fhirstore.models import CompartmentMember, Resource
 from fhirstore.search.access import allowed_q, check_readable
-from fhirstore.search.criteria import criterion_q
+from fhirstore.search.criteria import criterion_ids, criterion_q
 from fhirstore.search.includes import included_rows
 from fhirstore.search.paging import (
     Boundary,
@@ -72,8 +73,17 @@ def matching_rows(
         rows = rows.filter(_compartment_q(compartment, types))
     # Chains and _has reach other types: their rows pass the unpruned access condition.
     reach = allowed_q(scope) if any(c.path for c in request.criteria) else allowed
+    nested: QuerySet[Any] | None = None
     for criterion in request.criteria:
-        rows = rows.filter(criterion_q(criterion, types=types, allowed=reach))
+        ids = criterion_ids(criterion, types=types)
+        if ids is None:
+            rows = rows.filter(criterion_q(criterion, types=types, allowed=reach))
+        elif nested is None:
+            nested = ids
+        else:
+            nested = ids.filter(resource_id__in=nested.values("resource_id"))
+    if nested is not None:
+        rows = rows.filter(pk__in=nested.values("resource_id"))
     return rows
 
 

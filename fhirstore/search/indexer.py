@@ -151,7 +151,8 @@ def _date_sort_rows(out: Rows) -> None:
     MAX(high): `_sort` joins this single row instead of aggregating per matched resource."""
     spans: dict[str, tuple[Any, Any]] = {}
     for param, group_no, low, high in out.get(SearchDate, ()):
-        if group_no == 0:
+        # `_lastUpdated` sorts on the resource row's own column.
+        if group_no == 0 and param != "_lastUpdated":
             first, last = spans.get(param, (low, high))
             spans[param] = (min(first, low), max(last, high))
     if spans:
