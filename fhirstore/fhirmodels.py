@@ -52,7 +52,7 @@ def is_resource_type(name: str) -> bool:
 
 # --- strict JSON types -------------------------------------------------------------------------
 
-_Field = tuple[str, bool, Any]  # (kind, is_list, child model class or None)
+_Field = tuple[str, bool, Any, frozenset[str] | None]  # (kind, list?, child model, codes)
 _BOOL, _INT, _DEC, _STR, _OBJ, _RES = "bool", "int", "decimal", "str", "object", "resource"
 
 
@@ -88,13 +88,22 @@ def _field_kind(annotation: Any) -> tuple[str, Any]:
     return _STR, None
 
 
+def _required_codes(info: Any) -> frozenset[str] | None:
+    """The codes of a required binding when the model lists them all (a "+" marks a partial list)."""
+    extra = info.json_schema_extra
+    codes = extra.get("enum_values") if isinstance(extra, dict) else None
+    if not codes or "+" in codes:
+        return None
+    return frozenset(codes)
+
+
 @functools.cache
 def _schema(model: type[BaseModel]) -> dict[str, _Field]:
     fields: dict[str, _Field] = {}
     for name, info in model.model_fields.items():
         annotation, is_list = _unwrap(info.annotation)
         kind, child = _field_kind(annotation)
-        fields[info.alias or name] = (kind, is_list, child)
+        fields[info.alias or name] = (kind, is_list, child, _required_codes(info))
     return fields
 
 
@@ -128,13 +137,18 @@ def _check_types(
         spec = schema.get(key)
         if spec is None or value is None:
             continue  # unknown keys and nulls are reported by pydantic
-        kind, is_list, child = spec
+        kind, is_list, child, codes = spec
         items = value if is_list and isinstance(value, list) else [value]
         for index, item in enumerate(items):
             if item is None and is_list:
                 continue  # nulls keep primitive arrays and their `_x` twins aligned
             where = f"{path}.{key}[{index}]" if is_list else f"{path}.{key}"
             _check_value(item, kind, where, issues)
+            if codes is not None and isinstance(item, str) and item not in codes:
+                allowed = ", ".join(sorted(codes))
+                issues.append(
+                    Issue("code-invalid", f"{where}: {item!r} is not one of {allowed}", expression=(where,))
+                )
             if kind == _OBJ and child is not None and isinstance(item, dict):
                 _check_types(item, child, where, issues)
             elif kind == _RES and isinstance(item, dict):
@@ -210,7 +224,9 @@ def mandatory_elements(resource_type: str) -> frozenset[str]:
     keys = set()
     for name, info in model.model_fields.items():
         extra = info.json_schema_extra
-        if isinstance(extra, dict) and extra.get("element_required"):
+        # Required primitives are marked `element_required`; required complex ones (Observation
+        # .code) are plain required fields.
+        if info.is_required() or (isinstance(extra, dict) and extra.get("element_required")):
             keys.add(info.alias or name)
     return frozenset(keys)
 
