@@ -1,11 +1,12 @@
 """Crash safety: SIGKILL the server in the middle of a large transaction, restart it, find no trace.
 
 A transaction Bundle of 2,000 entries is posted to the real server; as soon as the database shows
-the transaction writing (PostgreSQL: a backend with a transaction id; SQLite: the write lock held
-and the WAL growing), master and workers are killed with SIGKILL: no rollback code runs. After a
-restart every store table (resources, versions, compartments, every search index table) must
-hold exactly what it held before, no index row may point at a missing resource, and the server
-must serve reads and writes, transactions included. https://hl7.org/fhir/R4/http.html#trules
+the transaction writing (PostgreSQL: another backend holds write locks on the resource and index
+tables; SQLite: the write lock is held and the WAL grows), master and workers are killed with
+SIGKILL: no rollback code runs. After a restart every store table (resources, versions,
+compartments, every search index table) must hold exactly what it held before, no index row may
+point at a missing resource, and the server must serve reads and writes, transactions included.
+https://hl7.org/fhir/R4/http.html#trules
 """
 
 import os
@@ -113,13 +114,17 @@ def _orphans(database: Database) -> dict[str, int]:
 
 
 def _postgres_writing(database: Database) -> bool:
-    """A server backend holds a transaction id: it has written rows not yet committed."""
+    """Another backend holds write locks on the resource table and a search index table: it has
+    inserted resources and is indexing them, uncommitted (locks last until the transaction ends)."""
     with database.connect() as connection:
         row = connection.execute(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
+            "SELECT COUNT(DISTINCT c.relname) FROM pg_locks l "
+            "JOIN pg_class c ON c.oid = l.relation "
+            "WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND l.pid <> pg_backend_pid() AND l.mode = 'RowExclusiveLock' AND l.granted "
+            "AND c.relname IN ('fhirstore_resource', 'fhirstore_searchtoken')"
         ).fetchone()
-        return bool(row[0])
+        return bool(row[0] == 2)
 
 
 def _sqlite_writing(database: Database, wal_before: int) -> bool:
