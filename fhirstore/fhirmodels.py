@@ -147,7 +147,11 @@ def _check_types(
             if codes is not None and isinstance(item, str) and item not in codes:
                 allowed = ", ".join(sorted(codes))
                 issues.append(
-                    Issue("code-invalid", f"{where}: {item!r} is not one of {allowed}", expression=(where,))
+                    Issue(
+                        "code-invalid",
+                        f"{where}: {item!r} is not one of {allowed}",
+                        expression=(where,),
+                    )
                 )
             if kind == _OBJ and child is not None and isinstance(item, dict):
                 _check_types(item, child, where, issues)

@@ -36,6 +36,8 @@ def test_malformed_json_is_400(fhir):
         ({"resourceType": "Patient", "birthDate": "2020-13-45"}, "Patient.birthDate"),
         ({"resourceType": "Patient", "name": [{"given": [7]}]}, "Patient.name[0].given[0]"),
         ({"resourceType": "Observation", "status": "final"}, "Observation.code"),
+        ({"resourceType": "Patient", "gender": "banana"}, "Patient.gender"),
+        ({"resourceType": "Patient", "name": [{"use": "nick"}]}, "Patient.name[0].use"),
     ],
 )
 def test_invalid_resource_is_400_naming_the_element(fhir, body, where):
