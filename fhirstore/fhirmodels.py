@@ -89,7 +89,7 @@ def _field_kind(annotation: Any) -> tuple[str, Any]:
 
 
 def _required_codes(info: Any) -> frozenset[str] | None:
-    """The codes of a required binding when the model lists them all (a "+" marks a partial list)."""
+    """A required binding's codes when the model lists them all ("+" marks a partial list)."""
     extra = info.json_schema_extra
     codes = extra.get("enum_values") if isinstance(extra, dict) else None
     if not codes or "+" in codes:
