@@ -41,3 +41,26 @@ def test_patient_scoped_search_plan_uses_indexes(
         plan = "\n".join(line for (line,) in cursor.fetchall())
     assert "Seq Scan" not in plan, plan
     assert "Index" in plan
+
+
+def test_date_sort_joins_one_sort_row_and_reads_no_resource_before_intersecting(
+    database_vendor, django_assert_num_queries
+):
+    patient("p1")
+    expected = observation(subject="Patient/p1", code="29463-7", when="2024-05-01")
+    observation(subject="Patient/p1", code="29463-7", when="2010-05-01")
+    observation(subject="Patient/p1", code="8867-4", when="2024-05-01")
+    params = [("code", "http://loinc.org|29463-7"), ("date", "ge2015-01-01"), ("_sort", "-date")]
+    request = parse_search(resource_type="Observation", params=params)
+    rows = ordered(matching_rows(request=request, scope=AccessScope()), request.sort)
+    with django_assert_num_queries(1):
+        assert [row.logical_id for row in rows] == [expected]
+    if database_vendor != "postgresql":
+        return
+    sql, sql_params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, sql_params)
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+    # The sort value is a joined row, not a subquery evaluated per matched resource.
+    assert "SubPlan" not in plan, plan
+    assert "date:sort" in plan
