@@ -144,8 +144,9 @@ def _matched(subscriber: Subscriber, ids: list[str]) -> dict[str, int]:
 
 
 def notifications_for(*, changes: list[Change]) -> list[Notification]:
-    """Every (Subscription, change) pair to deliver. A change whose resource has moved on since
-    (a newer version, or deleted) is left to that newer change's own notification."""
+    """Every (Subscription, change) pair to deliver. The criteria are matched against the
+    resource as it is now (its index rows): a change of a resource deleted since is left to the
+    delete's own notification, which was matched before the delete."""
     by_type: dict[str, list[Change]] = {}
     for change in changes:
         by_type.setdefault(change.resource_type, []).append(change)
@@ -155,9 +156,6 @@ def notifications_for(*, changes: list[Change]) -> list[Notification]:
         for subscriber in Subscriber.objects.filter(active=True, resource_type=resource_type):
             current = _matched(subscriber, ids)
             found += [
-                Notification(subscriber.pk, change)
-                for change in group
-                if current.get(change.id) == change.version
-                or (change.event == "delete" and change.id in current)
+                Notification(subscriber.pk, change) for change in group if change.id in current
             ]
     return found
