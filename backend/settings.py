@@ -172,10 +172,12 @@ LOGGING = {
     "loggers": {"django.request": {"level": "ERROR"}, "django.server": {"level": "WARNING"}},
 }
 
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
-)
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("BEHIND_TLS_PROXY", False)
+_BEHIND_TLS = env_bool("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _BEHIND_TLS else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _BEHIND_TLS
+# HSTS for a year; SecurityMiddleware sends it on requests that arrived over TLS only.
+SECURE_HSTS_SECONDS = 31536000 if _BEHIND_TLS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _BEHIND_TLS
 
 # django-oauth-toolkit model names, spelled out because access/ models point at them and Django's
 # migration autodetector reads swappable model settings by name.
