@@ -17,6 +17,7 @@ from fhirstore.errors import InvalidRequest
 from fhirstore.models import Resource
 from fhirstore.models.index import MIN_DATE, SearchDate, SearchToken
 from fhirstore.search.engine import matching_rows
+from fhirstore.search.indexer import SORT_SUFFIX
 from fhirstore.search.parse import parse_search
 from fhirstore.search.result import ROW_FIELDS, Row, SearchResult
 from fhirstore.search.values import bad
@@ -51,8 +52,11 @@ def _max(params: list[tuple[str, str]]) -> int:
 
 def _latest_ids(matched: object, limit: int) -> list[int]:
     """Primary keys of the newest `limit` Observations per code, grouped by code, newest first."""
-    effective = SearchDate.objects.filter(resource_id=OuterRef("resource_id"), param="date")
-    latest = Subquery(effective.order_by("-high").values("high")[:1])
+    # The one `date:sort` row per Observation holds its latest effective time (MAX(high)).
+    effective = SearchDate.objects.filter(
+        resource_id=OuterRef("resource_id"), param="date" + SORT_SUFFIX
+    )
+    latest = Subquery(effective.values("high")[:1])
     ranked = (
         SearchToken.objects.filter(
             resource_type="Observation", param="code", resource_id__in=matched
