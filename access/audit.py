@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import connection
 from django.http import HttpRequest
 
 from access.models import Account, AuditRecord
@@ -112,4 +113,28 @@ def audit_request(*, request: HttpRequest, scope: AccessScope, status: int, targ
         **_who(request, scope),
     }
     patients = _patients(request, scope, target) or [""]
-    AuditRecord.objects.bulk_create([AuditRecord(patient_id=p, **fields) for p in patients])
+    rows = [AuditRecord(patient_id=p, **fields) for p in patients]
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        AuditRecord.objects.bulk_create(rows)
+    else:
+        _insert_async_commit(rows)
+
+
+def _insert_async_commit(rows: list[AuditRecord]) -> None:
+    """One round trip: the INSERT and `SET LOCAL synchronous_commit TO OFF` in a single simple
+    query, which PostgreSQL runs as one implicit transaction.
+
+    The request's own writes were committed synchronously before this; the audit rows need not wait
+    for their WAL flush (milliseconds under load). They can be lost only if PostgreSQL itself
+    crashes within wal_writer_delay (200 ms) of the commit, and are never half-written.
+    """
+    fields = [f for f in AuditRecord._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    values = [
+        f.get_db_prep_save(getattr(row, f.attname), connection) for row in rows for f in fields
+    ]
+    table = connection.ops.quote_name(AuditRecord._meta.db_table)
+    sql = f"SET LOCAL synchronous_commit TO OFF; INSERT INTO {table} ({columns}) VALUES "
+    with connection.cursor() as cursor:
+        cursor.execute(sql + ", ".join([row_sql] * len(rows)), values)

@@ -247,12 +247,14 @@ def scope_for_request(request: HttpRequest) -> AccessScope:
         if settings.DEBUG and conf.open_access_in_debug():
             return SYSTEM
         raise _unauthorised("A bearer token is required")
-    token = (
+    # DOT indexes tokens by their SHA-256 (token_checksum); the token text itself is unindexed.
+    checksum = hashlib.sha256(token_text.encode()).hexdigest()
+    found = list(
         get_access_token_model()
         .objects.select_related("application", "user", "smart_context", "user__account")
-        .filter(token=token_text)
-        .first()
+        .filter(token_checksum=checksum)[:1]
     )
+    token = found[0] if found and found[0].token == token_text else None
     if token is None or token.expires <= timezone.now():
         raise _unauthorised("The access token is unknown, expired or revoked")
     request.access_token = token  # type: ignore[attr-defined]  # read by access.audit
