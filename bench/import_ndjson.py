@@ -94,6 +94,7 @@ def main() -> None:
         "--database", default="postgres://postgres@127.0.0.1:5432/bench_import", help="recreated"
     )
     parser.add_argument("--atomic", action="store_true")
+    parser.add_argument("--processes", type=int, default=1, help="load_fhir --processes")
     options = parser.parse_args()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     path = WORK_DIR / f"import-p{options.patients}-s{options.seed}.ndjson"
@@ -104,15 +105,20 @@ def main() -> None:
     migrated = manage("migrate", "--noinput", database=options.database)
     if migrated.returncode:
         sys.exit(migrated.stderr)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    extra = ["--atomic"] if options.atomic else []
+    extra = ["--processes", str(options.processes)] + (["--atomic"] if options.atomic else [])
     loaded = manage("load_fhir", str(path), "--no-progress", *extra, database=options.database)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     print(loaded.stdout.splitlines()[1] if loaded.stdout else loaded.stderr[-2000:])
     print(
         f"load_fhir wall time {seconds:.1f} s (process start included): "
-        f"{resources / seconds:.0f} resources/s; peak RSS of a child process {peak_mb:.0f} MB"
+        f"{resources / seconds:.0f} resources/s; loader CPU {cpu:.1f} s "
+        f"({resources / cpu:.0f} resources per CPU second, validation processes included); "
+        f"peak RSS of a loader process {after.ru_maxrss / 1024:.0f} MB; load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
 
 

@@ -47,6 +47,11 @@ def batch_size() -> int:
     return int(getattr(settings, "BULK_IMPORT", {}).get("BATCH", 500))
 
 
+def processes() -> int:
+    """Extra processes validating ahead of the writer (none inside a Celery prefork child)."""
+    return int(getattr(settings, "BULK_IMPORT", {}).get("PROCESSES", 1))
+
+
 @dataclass(frozen=True)
 class ImportRequest:
     """A validated kick-off: the storage names to load, in order, and the mode."""
@@ -187,6 +192,7 @@ def _run_input(job: ImportJob, runner: str, repo: Repository) -> None:
             skip=job.line,
             on_batch=saved,
             size=batch_size(),
+            processes=processes(),
         )
     job.input_index, job.line = job.input_index + 1, 0
     _save(job, runner)

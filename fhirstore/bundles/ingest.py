@@ -2,7 +2,8 @@
 
 A file is read line by line in batches of `BATCH` lines, so memory stays flat whatever its size.
 Each batch is parsed and fully validated first, outside any transaction (the costly part, and on
-SQLite a write transaction holds the database lock); then its writes go in one transaction: new
+SQLite a write transaction holds the database lock), optionally in other processes a batch ahead
+of the writer, so validation and writing overlap; then its writes go in one transaction: new
 resources (no id, or an id not stored yet) through `bulk.create_many`, a few INSERTs for the
 whole batch, and resources whose id is already stored as updates that keep the id (PUT
 semantics). A line that fails (bad JSON, not a resource, invalid, not permitted) becomes a
@@ -11,13 +12,16 @@ whole file all or nothing instead by running every batch in one transaction and 
 first error (`atomic`). https://hl7.org/fhir/uv/bulkdata/ (ingest), https://hl7.org/fhir/R4/http.html#update
 """
 
-from collections import Counter
+import multiprocessing
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
+import django
 from django.db import transaction
 
 from fhirstore import jsontext, writes
@@ -97,23 +101,48 @@ def read_batches(
         yield batch
 
 
-def _parse(repo: Repository, number: int, line: bytes) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Checked:
+    """A line that parsed and validated as version 1 of `resource_type/logical_id`; `keyed` when
+    the id is the client's (else the server's). Small and picklable: only the stored text."""
+
+    line: int
+    resource_type: str
+    logical_id: str
+    keyed: bool
+    text: bytes
+
+
+def _check_line(number: int, line: bytes, moment: datetime) -> Checked:
     doc = jsontext.loads(line)
     if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
         raise FhirError("is not a FHIR resource (no resourceType)", code="structure")
     check_type(str(doc["resourceType"]))
-    if "id" in doc:
+    keyed = "id" in doc
+    if keyed:
         check_id(str(doc["id"]))
-    repo.check_create(doc=doc)
-    return doc
+    logical_id = str(doc["id"]) if keyed else writes.new_id()
+    new = prepare_new(doc=doc, logical_id=logical_id, moment=moment, method="POST")
+    return Checked(number, new.resource_type, logical_id, keyed, new.text)
 
 
-def _stored_ids(docs: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
-    """(type, id) of the docs whose id is already taken (one query per type)."""
+def check_lines(lines: list[tuple[int, bytes]], moment: datetime) -> list[Checked | LineError]:
+    """Parse and fully validate each line, touching no database (so a process pool can run it)."""
+    checked: list[Checked | LineError] = []
+    for number, line in lines:
+        try:
+            checked.append(_check_line(number, line, moment))
+        except FhirError as error:
+            checked.append(LineError(number, error.code, error.diagnostics))
+    return checked
+
+
+def _stored_ids(items: Iterable[Checked]) -> set[tuple[str, str]]:
+    """(type, id) of the client ids already taken (one query per type)."""
     wanted: dict[str, set[str]] = {}
-    for doc in docs:
-        if doc.get("id"):
-            wanted.setdefault(doc["resourceType"], set()).add(str(doc["id"]))
+    for item in items:
+        if item.keyed:
+            wanted.setdefault(item.resource_type, set()).add(item.logical_id)
     found: set[tuple[str, str]] = set()
     for resource_type, ids in wanted.items():
         rows = Resource.objects.filter(resource_type=resource_type, logical_id__in=ids)
@@ -121,27 +150,28 @@ def _stored_ids(docs: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
     return found
 
 
-def prepare_batch(*, repo: Repository, lines: list[tuple[int, bytes]], moment: datetime) -> _Batch:
-    """Parse and validate a batch; sort it into new resources, updates and line errors."""
-    batch, docs = _Batch(), []
-    for number, line in lines:
+def prepare_batch(*, repo: Repository, checked: list[Checked | LineError]) -> _Batch:
+    """Sort checked lines into new resources, updates of stored ids (validated again when
+    written, as the next version) and line errors; refuse what the caller may not write."""
+    batch, seen = _Batch(), set()
+    valid = [item for item in checked if isinstance(item, Checked)]
+    batch.errors = [item for item in checked if isinstance(item, LineError)]
+    stored = _stored_ids(valid)
+    for item in valid:
+        doc = jsontext.loads(item.text)
         try:
-            docs.append((number, _parse(repo, number, line)))
+            repo.check_create(doc=doc)
         except FhirError as error:
-            batch.errors.append(LineError(number, error.code, error.diagnostics))
-    stored, seen = _stored_ids(doc for _, doc in docs), set()
-    for number, doc in docs:
-        key = (doc["resourceType"], str(doc.get("id") or ""))
-        if key[1] and (key in stored or key in seen):
-            batch.updates.append((number, doc))  # validated when written, against its version
+            batch.errors.append(LineError(item.line, error.code, error.diagnostics))
+            continue
+        key = (item.resource_type, item.logical_id)
+        if item.keyed and (key in stored or key in seen):
+            batch.updates.append((item.line, doc))
             continue
         seen.add(key)
-        try:
-            logical_id = key[1] or writes.new_id()
-            new = prepare_new(doc=doc, logical_id=logical_id, moment=moment, method="POST")
-            batch.new.append((number, new))
-        except FhirError as error:
-            batch.errors.append(LineError(number, error.code, error.diagnostics))
+        new = NewResource(item.resource_type, item.logical_id, doc, item.text, "POST")
+        batch.new.append((item.line, new))
+    batch.errors.sort(key=lambda error: error.line)
     return batch
 
 
@@ -177,6 +207,54 @@ def write_batch(
             progress.errors.append(error)
 
 
+class _Checker:
+    """Validates batches ahead of the writer: in `processes` spawned processes when asked (the
+    validation then overlaps the writing of the previous batch), else inline. The pool starts
+    with the second batch, so a one-batch file never pays for it."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes if not multiprocessing.current_process().daemon else 0
+        self.pool: ProcessPoolExecutor | None = None
+        self.batches = 0
+
+    def submit(self, lines: list[tuple[int, bytes]], moment: datetime) -> Future[Any]:
+        self.batches += 1
+        if self.processes and self.batches > 1 and self.pool is None:
+            context = multiprocessing.get_context("spawn")
+            self.pool = ProcessPoolExecutor(
+                self.processes, mp_context=context, initializer=django.setup
+            )
+        if self.pool is not None:
+            return self.pool.submit(check_lines, lines, moment)
+        done: Future[Any] = Future()
+        done.set_result(check_lines(lines, moment))
+        return done
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _checked_batches(
+    stream: IO[bytes], *, skip: int, size: int, processes: int
+) -> Iterator[tuple[list[tuple[int, bytes]], datetime, list[Checked | LineError]]]:
+    """(lines, write time, checked lines) per batch, validated up to `processes` batches ahead."""
+    checker = _Checker(processes)
+    ahead: deque[tuple[list[tuple[int, bytes]], datetime, Future[Any]]] = deque()
+    try:
+        for lines in read_batches(stream, skip=skip, size=size):
+            moment = writes.now()
+            ahead.append((lines, moment, checker.submit(lines, moment)))
+            if len(ahead) > max(checker.processes, 0):
+                done_lines, done_moment, future = ahead.popleft()
+                yield done_lines, done_moment, future.result()
+        while ahead:
+            done_lines, done_moment, future = ahead.popleft()
+            yield done_lines, done_moment, future.result()
+    finally:
+        checker.close()
+
+
 def ingest_ndjson(
     *,
     repo: Repository,
@@ -185,18 +263,21 @@ def ingest_ndjson(
     skip: int = 0,
     on_batch: Callable[[Progress], None] | None = None,
     size: int = BATCH,
+    processes: int = 0,
 ) -> Progress:
     """Load an NDJSON stream; returns the whole stream's progress.
 
     `on_batch(step)` runs inside each batch's transaction with what that batch did (a job saves
     its position there). `atomic`: one transaction for the whole stream, and IngestFailed at the
-    first bad line. `skip`: lines already loaded (a resumed job).
+    first bad line. `skip`: lines already loaded (a resumed job). `processes`: validate in that
+    many extra processes, ahead of the writes (not inside a daemonic process such as a Celery
+    prefork worker, where it falls back to validating inline).
     """
     progress = Progress(line=skip)
+    batches = _checked_batches(stream, skip=skip, size=size, processes=processes)
     with transaction.atomic() if atomic else nullcontext():
-        for lines in read_batches(stream, skip=skip, size=size):
-            moment = writes.now()
-            batch = prepare_batch(repo=repo, lines=lines, moment=moment)
+        for lines, moment, checked in batches:
+            batch = prepare_batch(repo=repo, checked=checked)
             if atomic and batch.errors:
                 first = batch.errors[0]
                 raise IngestFailed(f"line {first.line}: {first.diagnostics}", code=first.code)

@@ -72,14 +72,16 @@ def load_file(
     keep_ids: bool = False,
     atomic: bool = False,
     on_batch: Callable[[Progress], None] | None = None,
+    processes: int = 0,
 ) -> FileReport:
     """Load one file; failures (invalid content, unreadable file) go in the report, not raised.
 
-    `atomic` and `on_batch` (progress after each batch) concern NDJSON files."""
+    `atomic`, `on_batch` (progress after each batch) and `processes` (validating ahead in other
+    processes) concern NDJSON files."""
     report = FileReport(path)
     try:
         if path.suffix == ".ndjson":
-            _ingest(repo, path, report, atomic=atomic, on_batch=on_batch)
+            _ingest(repo, path, report, atomic=atomic, on_batch=on_batch, processes=processes)
             return report
         for unit in _units(path, keep_ids=keep_ids):
             _run_unit(repo, unit, report)
@@ -97,9 +99,12 @@ def _ingest(
     *,
     atomic: bool,
     on_batch: Callable[[Progress], None] | None,
+    processes: int,
 ) -> None:
     with path.open("rb") as stream:
-        progress = ingest_ndjson(repo=repo, stream=stream, atomic=atomic, on_batch=on_batch)
+        progress = ingest_ndjson(
+            repo=repo, stream=stream, atomic=atomic, on_batch=on_batch, processes=processes
+        )
     report.written.update(progress.written)
     report.errors.extend(f"{path}: line {e.line}: {e.diagnostics}" for e in progress.errors)
 

@@ -37,6 +37,12 @@ class Command(BaseCommand):
             action="store_true",
             help="NDJSON: store each file whole or not at all (default: valid lines load)",
         )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=1,
+            help="NDJSON: extra processes validating batches ahead of the writer (0: inline)",
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(
@@ -45,6 +51,7 @@ class Command(BaseCommand):
         paths: list[Path],
         keep_ids: bool,
         atomic: bool,
+        processes: int,
         no_progress: bool,
         **options: Any,
     ) -> None:
@@ -53,15 +60,14 @@ class Command(BaseCommand):
             raise CommandError(f"No such file or folder: {', '.join(missing)}")
         files = discover(paths)
         started = time.perf_counter()
-        reports = self._load(files, keep_ids=keep_ids, atomic=atomic, progress=not no_progress)
+        load = {"keep_ids": keep_ids, "atomic": atomic, "processes": max(processes, 0)}
+        reports = self._load(files, load=load, progress=not no_progress)
         self._summarise(reports, seconds=time.perf_counter() - started)
         failed = [report for report in reports if report.failed]
         if failed:
             raise CommandError(f"{len(failed)} of {len(reports)} files failed to load")
 
-    def _load(
-        self, files: list[Path], *, keep_ids: bool, atomic: bool, progress: bool
-    ) -> list[FileReport]:
+    def _load(self, files: list[Path], *, load: dict[str, Any], progress: bool) -> list[FileReport]:
         repo = Repository(scope=SYSTEM)
         reports: list[FileReport] = []
         # The raw stream: Django's OutputWrapper ends every write with a newline, which would
@@ -80,9 +86,7 @@ class Command(BaseCommand):
                     done.add(step)
                     bar.set_postfix_str(f"{name}: {done.total} resources", refresh=True)
 
-                report = load_file(
-                    repo=repo, path=path, keep_ids=keep_ids, atomic=atomic, on_batch=batch_done
-                )
+                report = load_file(repo=repo, path=path, on_batch=batch_done, **load)
                 for error in report.errors:
                     bar.write(f"ERROR {error}", file=stream)
                 reports.append(report)

@@ -51,7 +51,7 @@ def imports(settings, tmp_path) -> Path:
         },
     }
     settings.BULK_EXPORT = {**settings.BULK_EXPORT, "RUN_IN_THREAD": False}
-    settings.BULK_IMPORT = {"BATCH": 2}
+    settings.BULK_IMPORT = {"BATCH": 2, "PROCESSES": 0}
     return folder
 
 
