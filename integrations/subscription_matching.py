@@ -99,8 +99,21 @@ def _event(stored: Stored) -> str:
     return "create" if stored.version == 1 or stored.method == "POST" else "update"
 
 
+def _stale_subscriptions(stored: list[Stored]) -> None:
+    """A Subscription written some other way (in a Bundle, say) than through
+    `integrations.subscriptions` was not checked: stop it until it is PUT again."""
+    for version in stored:
+        if version.resource_type == "Subscription":
+            changed = Subscriber.objects.filter(logical_id=version.id, active=True)
+            if changed.exclude(version=version.version).update(
+                active=False, error="Changed outside PUT /Subscription; PUT it again to resume"
+            ):
+                forget_active_types()
+
+
 def on_changed(stored: list[Stored]) -> None:
     """Change listener (after commit): hand the writes of watched types to the notifier."""
+    _stale_subscriptions(stored)
     types = active_types()
     if not types:
         return

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from fhirstore import jsontext
+from fhirstore.bundles import run_bundle
 from fhirstore.context import SYSTEM, AccessScope
 from fhirstore.errors import FhirError, Forbidden, InvalidRequest, InvalidResource
 from fhirstore.repository import Repository
@@ -368,3 +369,25 @@ def test_an_endpoint_that_became_internal_is_refused_at_delivery(
 def test_errors_are_fhir_errors_never_crashes():
     with pytest.raises(FhirError):
         subscription_create(scope=SYSTEM, doc={"resourceType": "Subscription", "channel": 3})
+
+
+def test_a_subscription_changed_in_a_bundle_stops_until_put_again(
+    people, receiver, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    sub_id = subscribe(SYSTEM, subscription(receiver.url), capture)
+    changed = {**stored(sub_id), "criteria": "Observation?code=29463-7"}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": changed, "request": {"method": "PUT", "url": f"Subscription/{sub_id}"}}
+        ],
+    }
+    with capture(execute=True):
+        run_bundle(repo=Repository(scope=SYSTEM), bundle=bundle)
+
+    write(capture, subject="Patient/ann")
+
+    assert receiver.received == []
+    assert "PUT it again" in Subscriber.objects.get(logical_id=sub_id).error
