@@ -63,7 +63,7 @@ def start_stack(port: int, workers: int, concurrency: int) -> tuple[ours.Server,
     redis.Redis.from_url(REDIS_URL).flushdb()
     extra = {"REDIS_URL": REDIS_URL, "DEBUG": "1", "SUBSCRIPTION_RETRY_SECONDS": "1"}
     original = ours.environment
-    ours.environment = lambda *, database: {**original(database=database), **extra}  # type: ignore[assignment]
+    ours.environment = lambda *, database: {**original(database=database), **extra}
     server = ours.start(
         port=port,
         database="bench_subscriptions",

@@ -110,7 +110,7 @@ def test_valid_lines_load_and_bad_lines_go_to_the_error_file(
     assert Resource.objects.filter(resource_type="Patient").count() == 2
 
 
-def download(fhir: Fhir, url: str) -> list[str]:
+def download(fhir, url):
     response = fhir.client.get(url.split("127.0.0.1:8000", 1)[1])
     assert response.status_code == 200
     assert response["Content-Type"] == "application/fhir+ndjson"
