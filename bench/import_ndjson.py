@@ -94,7 +94,7 @@ def main() -> None:
         "--database", default="postgres://postgres@127.0.0.1:5432/bench_import", help="recreated"
     )
     parser.add_argument("--atomic", action="store_true")
-    parser.add_argument("--processes", type=int, default=1, help="load_fhir --processes")
+    parser.add_argument("--processes", type=int, default=0, help="load_fhir --processes")
     options = parser.parse_args()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     path = WORK_DIR / f"import-p{options.patients}-s{options.seed}.ndjson"

@@ -49,7 +49,7 @@ def batch_size() -> int:
 
 def processes() -> int:
     """Extra processes validating ahead of the writer (none inside a Celery prefork child)."""
-    return int(getattr(settings, "BULK_IMPORT", {}).get("PROCESSES", 1))
+    return int(getattr(settings, "BULK_IMPORT", {}).get("PROCESSES", 0))
 
 
 @dataclass(frozen=True)

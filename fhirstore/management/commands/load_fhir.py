@@ -40,7 +40,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--processes",
             type=int,
-            default=1,
+            default=0,
             help="NDJSON: extra processes validating batches ahead of the writer (0: inline)",
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
