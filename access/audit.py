@@ -33,6 +33,8 @@ class Target:
     resource_type: str = ""
     logical_id: str = ""
     compartment_patient: str = ""
+    # Patients the store saw while serving the request (a read knows them without a query).
+    known_patients: frozenset[str] | None = None
 
 
 def _outcome(status: int) -> str:
@@ -87,6 +89,8 @@ def _patients(request: HttpRequest, scope: AccessScope, target: Target) -> list[
         found.add(target.compartment_patient)
     if target.resource_type == "Patient" and target.logical_id:
         found.add(target.logical_id)
+    elif target.known_patients is not None:
+        found |= target.known_patients
     elif target.resource_type and target.logical_id:
         found |= patients_of_targets([(target.resource_type, target.logical_id)])
     found |= _query_patients(request)

@@ -187,7 +187,7 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 
-# SMART on FHIR authorisation (access/): public URLs, lifetimes and limits. See README "Configuration".
+# SMART on FHIR authorisation (access/): URLs, lifetimes and limits (README "Configuration").
 _FHIR_ORIGIN = str(FHIR_STORE["PUBLIC_BASE_URL"]).rsplit("/fhir", 1)[0]
 ACCESS = {
     "OAUTH_BASE_URL": env_str("OAUTH_BASE_URL", f"{_FHIR_ORIGIN}/oauth").rstrip("/"),
@@ -227,7 +227,10 @@ OAUTH2_PROVIDER = {
     ),
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
-        "client_secret_basic", "client_secret_post", "private_key_jwt", "none",
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
     ],
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
 }

@@ -5,7 +5,9 @@ so machine noise hits both alike:
 - bare: the store read and the response, as the view does them, with no token and no audit;
 - full: the real view through Django's URL routing: bearer-token lookup, scope, rate-limit counters,
   read, response, and the audit INSERT.
-Usage: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_auth .venv/bin/python bench/auth_overhead.py`
+Usage (any PostgreSQL database name):
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_auth \
+        .venv/bin/python bench/auth_overhead.py
 """
 
 import os

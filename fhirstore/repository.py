@@ -20,7 +20,7 @@ from fhirstore.errors import (
     NotFound,
     PreconditionFailed,
 )
-from fhirstore.models import CompartmentMember, Resource, ResourceVersion
+from fhirstore.models import Resource, ResourceVersion
 from fhirstore.stored import Stored, WriteResult
 
 T = TypeVar("T")
@@ -73,6 +73,8 @@ class Repository:
 
     def __init__(self, *, scope: AccessScope) -> None:
         self.scope = scope
+        # Patients whose records single-resource reads touched, for the audit of this request.
+        self.read_patients: frozenset[str] | None = None
 
     # --- access -----------------------------------------------------------------------------
 
@@ -86,16 +88,13 @@ class Repository:
         if self.scope.unrestricted or row.resource_type in self.scope.open_types:
             return True
         assert self.scope.patient_ids is not None
-        return CompartmentMember.objects.filter(
-            resource=row, patient_id__in=self.scope.patient_ids
-        ).exists()
+        return bool(row.patient_ids & self.scope.patient_ids)
 
     def _in_compartments(self, row: Resource) -> bool:
         """Whether `row` is in one of the caller's patients' compartments: what a restricted
         caller may change (shared directory resources are visible to them, not theirs)."""
         assert self.scope.patient_ids is not None
-        patients = self.scope.patient_ids
-        return CompartmentMember.objects.filter(resource=row, patient_id__in=patients).exists()
+        return bool(row.patient_ids & self.scope.patient_ids)
 
     def _version_visible(self, found: ResourceVersion) -> bool:
         """An old version written while the resource was in another patient's compartment (a
@@ -134,6 +133,7 @@ class Repository:
         row = Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).first()
         if row is None or not self._visible(row):
             raise NotFound(f"{resource_type}/{logical_id} is not known")
+        self.read_patients = (self.read_patients or frozenset()) | row.patient_ids
         if row.deleted:
             raise Gone(f"{resource_type}/{logical_id} was deleted", version=row.version)
         return _stored(row)

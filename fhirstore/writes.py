@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from fhirstore import compartment, events, fhirmodels, jsontext, provenance
 from fhirstore.errors import Conflict, InvalidResource, PreconditionFailed
@@ -103,6 +103,7 @@ def persist(
     if deleted and current is not None:
         events.deleting(current)
     row = current or Resource(resource_type=resource_type, logical_id=logical_id)
+    row.patients = " ".join(sorted(compartment.patients_of(doc))) if doc else ""
     row.version, row.last_updated, row.deleted = version, moment, deleted
     row.text = text.decode()
     new = current is None

@@ -6,6 +6,7 @@ scope, and turns any FhirError into an OperationOutcome with its status.
 
 import functools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from django.db import transaction
@@ -81,13 +82,13 @@ _WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def _write_with_provenance(
-    request: HttpRequest, view: View, scope: AccessScope, args: Any, kwargs: Any
+    request: HttpRequest, view: View, repo: Repository, args: Any, kwargs: Any
 ) -> HttpResponse:
     """Run a write and record its Provenance in the same database transaction."""
     template = provenance.parse_header(request.headers.get("X-Provenance"))
     with transaction.atomic(), provenance.collecting() as written:
-        response = view(request, Repository(scope=scope), *args, **kwargs)
-        provenance.provenance_record(written=written, actor=scope.actor, template=template)
+        response = view(request, repo, *args, **kwargs)
+        provenance.provenance_record(written=written, actor=repo.scope.actor, template=template)
     return response
 
 
@@ -95,12 +96,12 @@ def _serve(
     request: HttpRequest,
     view: View,
     methods: tuple[str, ...],
-    holder: list[AccessScope] | None,
+    holder: list[Repository] | None,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     target: Target | None = None,
 ) -> HttpResponse:
-    """Run one view; `holder` receives the caller's scope so the request can be audited."""
+    """Run one view; `holder` receives the caller's repository so the request can be audited."""
     try:
         request.fhir_media_type = negotiation.response_type(request)  # type: ignore[attr-defined]
         if request.method not in methods:
@@ -120,13 +121,13 @@ def _serve(
                 code="throttled",
                 headers={"Retry-After": str(wait)},
             )
-        scope = scope_for_request(request)
-        holder.append(scope)
+        repo = Repository(scope=scope_for_request(request))
+        holder.append(repo)
         if target is not None and auditing.reads_audit_events(request, target):
             audit_publish()
         if request.method in _WRITES:
-            return _write_with_provenance(request, view, scope, args, kwargs)
-        return view(request, Repository(scope=scope), *args, **kwargs)
+            return _write_with_provenance(request, view, repo, args, kwargs)
+        return view(request, repo, *args, **kwargs)
     except FhirError as error:
         return error_response(request, error)
 
@@ -140,10 +141,12 @@ def fhir_view(*, methods: tuple[str, ...], public: bool = False) -> Callable[[Vi
             if public:
                 return _serve(request, view, methods, None, args, kwargs)
             target = auditing.target_of(request)
-            holder: list[AccessScope] = []
+            holder: list[Repository] = []
             response = _serve(request, view, methods, holder, args, kwargs, target)
-            scope = holder[0] if holder else _NO_ACCESS
+            scope = holder[0].scope if holder else _NO_ACCESS
             target = auditing.with_location(target, response.get("Location", ""))
+            if holder and holder[0].read_patients is not None:
+                target = replace(target, known_patients=holder[0].read_patients)
             audit_request(request=request, scope=scope, status=response.status_code, target=target)
             return response
 

@@ -83,8 +83,9 @@ def _insert(
     if connection.vendor == "postgresql":
         pgcopy.copy_new(rows, texts, methods, patients)
         return
-    for row, text in zip(rows, texts, strict=True):
+    for row, text, ids in zip(rows, texts, patients, strict=True):
         row.text = text
+        row.patients = " ".join(sorted(ids))
     Resource.objects.bulk_create(rows)
     ResourceVersion.objects.bulk_create(
         [

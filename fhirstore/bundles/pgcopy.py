@@ -51,13 +51,31 @@ def copy_new(
     """Give `rows` their ids and COPY them with their version and compartment rows."""
     for row, pk in zip(rows, allocate_ids(len(rows)), strict=True):
         row.pk = pk
-    current = ("id", "resource_type", "logical_id", "version", "last_updated", "deleted", "text")
+    current = (
+        "id",
+        "resource_type",
+        "logical_id",
+        "version",
+        "last_updated",
+        "deleted",
+        "text",
+        "patients",
+    )
     copy_rows(
         Resource,
         current,
         (
-            (r.pk, r.resource_type, r.logical_id, 1, r.last_updated, False, text)
-            for r, text in zip(rows, texts, strict=True)
+            (
+                r.pk,
+                r.resource_type,
+                r.logical_id,
+                1,
+                r.last_updated,
+                False,
+                text,
+                " ".join(sorted(ids)),
+            )
+            for r, text, ids in zip(rows, texts, patients, strict=True)
         ),
     )
     version = (

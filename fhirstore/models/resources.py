@@ -17,6 +17,9 @@ class Resource(models.Model):
     last_updated = models.DateTimeField()
     deleted = models.BooleanField(default=False)
     text = models.TextField(help_text="Stored JSON of the current version; empty when deleted.")
+    # The ids of the patients whose compartments hold the current version, space-separated: the
+    # same facts as its CompartmentMember rows, here so a read checks access without a query.
+    patients = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         constraints = [
@@ -31,6 +34,10 @@ class Resource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_type}/{self.logical_id}/_history/{self.version}"
+
+    @property
+    def patient_ids(self) -> frozenset[str]:
+        return frozenset(self.patients.split())
 
 
 class ResourceVersion(models.Model):

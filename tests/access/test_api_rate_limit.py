@@ -1,4 +1,4 @@
-"""The FHIR API limits requests per token and per address: 429 with Retry-After, others unaffected."""
+"""The FHIR API limits requests per token and per address: 429 with Retry-After; others go on."""
 
 import pytest
 
@@ -54,7 +54,9 @@ def test_throttled_write_writes_nothing(client, db, settings):
     client.get("/fhir/Patient/x", headers=auth)
 
     response = client.post(
-        "/fhir/Patient", b'{"resourceType":"Patient"}', content_type="application/fhir+json",
+        "/fhir/Patient",
+        b'{"resourceType":"Patient"}',
+        content_type="application/fhir+json",
         headers=auth,
     )
 

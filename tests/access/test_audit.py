@@ -1,4 +1,6 @@
-"""Every FHIR request touching patient data leaves an audit record; people can read their own log."""
+"""Every FHIR request touching patient data leaves an audit record; people read their own log."""
+
+import pytest
 
 from access.models import AuditRecord
 from access.services import system_token_issue
@@ -122,3 +124,18 @@ def test_publish_task_runs_in_process_when_embedded(client, db):
     client.get("/fhir/Patient/p-9", headers={"Authorization": "Bearer nope"})
 
     assert publish_audit_events.delay().get() == 1
+
+
+@pytest.mark.postgres
+def test_audit_records_cannot_be_updated_or_deleted_in_postgresql(client, db):
+    from django.db import DatabaseError, transaction
+
+    client.get("/fhir/Patient/p-1", headers={"Authorization": "Bearer nope"})
+    record = AuditRecord.objects.get()
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditRecord.objects.filter(pk=record.pk).update(status=200)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditRecord.objects.filter(pk=record.pk).delete()
+
+    assert AuditRecord.objects.get().status == 401

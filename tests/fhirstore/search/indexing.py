@@ -52,7 +52,7 @@ def store(doc: dict[str, Any]) -> Resource:
 
 def rows(table: type[IndexRow], param: str, resource: Resource | None = None) -> list[tuple]:
     """The type columns of `table`'s rows for `param` (of `resource` if given), sorted."""
-    found = table.objects.filter(param=param)
+    found = table._default_manager.filter(param=param)
     if resource is not None:
-        found = found.filter(resource=resource)
+        found = found.filter(resource_id=resource.pk)  # type: ignore[misc]
     return sorted(found.values_list(*COLUMNS[table]))
