@@ -43,6 +43,8 @@ def _subscription_settings(settings):
         "TYPES_CACHE_SECONDS": 0,
     }
     subscription_matching.forget_active_types()
+    yield
+    subscription_matching.forget_active_types()  # no memo leaks into other tests
 
 
 @pytest.fixture

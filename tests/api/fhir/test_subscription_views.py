@@ -18,6 +18,8 @@ def _subscription_settings(settings):
     settings.DEBUG = True  # the receiver listens on loopback
     settings.SUBSCRIPTIONS = {"RUN_IN_THREAD": False, "TYPES_CACHE_SECONDS": 0, "MAX_ATTEMPTS": 1}
     subscription_matching.forget_active_types()
+    yield
+    subscription_matching.forget_active_types()  # no memo leaks into other tests
 
 
 @pytest.fixture
