@@ -143,6 +143,8 @@ CELERY_BEAT_SCHEDULE = {
     # Bulk Data export jobs (integrations/): resume jobs whose worker died, delete expired files.
     "bulk-export-recover": {"task": "integrations.export_recover", "schedule": 60},
     "bulk-export-cleanup": {"task": "integrations.export_cleanup", "schedule": 300},
+    # $import jobs whose worker died resume after their last committed batch.
+    "bulk-import-recover": {"task": "integrations.import_recover", "schedule": 60},
 }
 
 CACHES = {

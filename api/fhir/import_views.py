@@ -22,6 +22,7 @@ from fhirstore.errors import FhirError, InvalidRequest
 from fhirstore.repository import Repository
 from integrations.files import iter_file
 from integrations.import_models import ImportStatus
+from integrations.import_tasks import import_redispatch_if_stale
 from integrations.importing import (
     import_file_name,
     import_job_for,
@@ -57,6 +58,7 @@ def import_status(request: HttpRequest, repo: Repository, job_id: str) -> HttpRe
     """Poll (202 with X-Progress), the manifest (200), or the failure (500)."""
     job = import_job_for(job_id=job_id, scope=repo.scope)
     if job.status in (ImportStatus.ACCEPTED, ImportStatus.RUNNING):
+        import_redispatch_if_stale(job=job)
         headers = {"X-Progress": import_progress(job), "Retry-After": RETRY_AFTER_SECONDS}
         return respond(request, None, status=202, headers=headers)
     if job.status == ImportStatus.FAILED:

@@ -8,15 +8,18 @@ Jobs run eagerly here, when the kick-off commits; tests/e2e would run them on a 
 import io
 import json
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from access.services import system_token_issue
 from fhirstore.models import Resource
 from integrations.import_models import ImportJob, ImportStatus
+from integrations.import_tasks import import_recover
 from integrations.importing import import_run
 from tests.access import personas
 from tests.api.fhir.conftest import Fhir
@@ -257,3 +260,22 @@ def snapshot() -> set[tuple[str, str, int]]:
     """(type, id or '*' for server ids, version) of every stored resource."""
     rows = Resource.objects.values_list("resource_type", "logical_id", "version")
     return {(t, i if i.startswith("imp") else "*", v) for t, i, v in rows}
+
+
+def test_a_job_whose_worker_died_is_resumed_by_the_recovery_task(db, imports):
+    ndjson(imports, "a.ndjson", [GOOD[0], GOOD[1], GOOD[2]])
+    job = ImportJob.objects.create(
+        owner="system",
+        request_url="x",
+        inputs=["a.ndjson"],
+        status=ImportStatus.RUNNING,
+        line=2,
+        runner="dead-worker",
+        lease_until=timezone.now() - timedelta(seconds=1),
+    )
+
+    assert import_recover() == 1
+
+    job.refresh_from_db()
+    assert (job.status, job.imported) == ("completed", 1)
+    assert import_recover() == 0
