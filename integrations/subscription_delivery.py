@@ -79,10 +79,18 @@ class _Refused(Exception):
     """A failure no retry can mend: the endpoint may not be called, or the resource not read."""
 
 
+class _Unreadable(Exception):
+    """The version is no longer readable under the creator's access (moved to another patient's
+    record since it matched): nothing to send, and nothing wrong with the Subscription."""
+
+
 def _send(subscriber: Subscriber, notification: Notification) -> str:
     """'' on success, else why it failed (_Refused when retrying is pointless)."""
     try:
         body = _body(subscriber, notification)
+    except FhirError as error:
+        raise _Unreadable(error.diagnostics) from None
+    try:
         target = endpoint_check(subscriber.endpoint)
     except FhirError as error:
         raise _Refused(error.diagnostics) from None
@@ -105,6 +113,8 @@ def notification_attempt(*, notification: Notification, attempt: int) -> Outcome
         return Outcome.DROPPED
     try:
         failure = _send(subscriber, notification)
+    except _Unreadable:
+        return Outcome.DROPPED
     except _Refused as refused:
         subscription_error(subscriber_pk=subscriber.pk, reason=str(refused), attempts=attempt + 1)
         return Outcome.GAVE_UP

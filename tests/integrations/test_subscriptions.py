@@ -16,6 +16,7 @@ from fhirstore.context import SYSTEM, AccessScope
 from fhirstore.errors import FhirError, Forbidden, InvalidRequest, InvalidResource
 from fhirstore.repository import Repository
 from integrations import subscription_matching, subscription_tasks
+from integrations.subscription_delivery import Outcome, notification_attempt
 from integrations.subscription_endpoints import endpoint_check
 from integrations.subscription_matching import Change, notifications_for
 from integrations.subscription_models import Subscriber
@@ -393,3 +394,19 @@ def test_a_subscription_changed_in_a_bundle_stops_until_put_again(
 
     assert receiver.received == []
     assert "PUT it again" in Subscriber.objects.get(logical_id=sub_id).error
+
+
+def test_a_resource_moved_out_of_reach_before_delivery_is_not_sent(
+    people, receiver, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    sub_id = subscribe(ANN, subscription(receiver.url, payload="application/fhir+json"), capture)
+    write(capture, subject="Patient/ann", logical_id="o1")
+    found = notifications_for(changes=[Change("Observation", "o1", 1, "create")])
+    write(capture, subject="Patient/bob", logical_id="o1")  # filed to the wrong patient, moved
+
+    outcome = notification_attempt(notification=found[0], attempt=0)
+
+    assert outcome is Outcome.DROPPED
+    assert len(receiver.received) == 1  # only the delivery made before the move
+    assert stored(sub_id)["status"] == "active"
