@@ -30,12 +30,12 @@ from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model
 
 from access.consent import ProxyRights, proxy_rights
 from access.models import Account, AccountKind
 from access.selectors import clinician_patients
 from access.smart_scopes import ResourceScope, parse_scopes
+from access.token_cache import live_token
 from fhirstore import conf
 from fhirstore.context import SYSTEM, AccessScope
 from fhirstore.errors import FhirError, Forbidden
@@ -247,15 +247,8 @@ def scope_for_request(request: HttpRequest) -> AccessScope:
         if settings.DEBUG and conf.open_access_in_debug():
             return SYSTEM
         raise _unauthorised("A bearer token is required")
-    # DOT indexes tokens by their SHA-256 (token_checksum); the token text itself is unindexed.
-    checksum = hashlib.sha256(token_text.encode()).hexdigest()
-    found = list(
-        get_access_token_model()
-        .objects.select_related("application", "user", "smart_context", "user__account")
-        .filter(token_checksum=checksum)[:1]
-    )
-    token = found[0] if found and found[0].token == token_text else None
-    if token is None or token.expires <= timezone.now():
+    token = live_token(token_text)
+    if token is None:
         raise _unauthorised("The access token is unknown, expired or revoked")
     request.access_token = token  # type: ignore[attr-defined]  # read by access.audit
     return scope_for_token(token)

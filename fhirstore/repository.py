@@ -38,6 +38,19 @@ def _stored(row: Resource | ResourceVersion, method: str = "") -> Stored:
     )
 
 
+_CURRENT_SQL = (
+    "SELECT id, resource_type, logical_id, version, last_updated, deleted, text, patients"
+    " FROM fhirstore_resource WHERE resource_type = %s AND logical_id = %s"
+)
+
+
+def _current(resource_type: str, logical_id: str) -> Resource | None:
+    """The current row of (type, id), by its unique index. Raw SQL because this runs on every
+    read, and compiling the ORM query costs more CPU than the database spends answering it."""
+    rows = list(Resource.objects.raw(_CURRENT_SQL, [resource_type, logical_id]))
+    return rows[0] if rows else None
+
+
 def check_type(resource_type: str) -> None:
     """404 for anything that is not an R4 resource type (https://hl7.org/fhir/R4/http.html#2.21.0.3)."""
     if not fhirmodels.is_resource_type(resource_type):
@@ -130,7 +143,7 @@ class Repository:
     def read(self, *, resource_type: str, logical_id: str) -> Stored:
         """The current version; 404 when unknown or not visible, 410 when deleted."""
         self._check_read(resource_type)
-        row = Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).first()
+        row = _current(resource_type, logical_id)
         if row is None or not self._visible(row):
             raise NotFound(f"{resource_type}/{logical_id} is not known")
         self.read_patients = (self.read_patients or frozenset()) | row.patient_ids
@@ -141,7 +154,7 @@ class Repository:
     def vread(self, *, resource_type: str, logical_id: str, version: str) -> Stored:
         """One version by number (https://hl7.org/fhir/R4/http.html#vread); 410 for a deletion."""
         self._check_read(resource_type)
-        row = Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).first()
+        row = _current(resource_type, logical_id)
         if row is None or not self._visible(row) or not version.isdigit():
             raise NotFound(f"{resource_type}/{logical_id}/_history/{version} is not known")
         found = ResourceVersion.objects.filter(resource=row, version=int(version)).first()

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from access.discovery import capability_security
 from api.fhir import capability_search
 from api.fhir.responses import base_url, fhir_view, respond
-from fhirstore import fhirmodels
+from fhirstore import fhirmodels, jsontext
 from fhirstore.repository import Repository
 
 # interaction code → (HTTP method, example path relative to /fhir) it is served at.
@@ -103,4 +103,10 @@ def capability_statement() -> dict[str, Any]:
 
 @fhir_view(methods=("GET", "HEAD"), public=True)
 def metadata(request: HttpRequest, repo: Repository) -> HttpResponse:
-    return respond(request, capability_statement())
+    return respond(request, _statement_bytes())
+
+
+@functools.cache
+def _statement_bytes() -> bytes:
+    """The statement serialised once per process (it is large: every type's search parameters)."""
+    return jsontext.dumps(capability_statement())

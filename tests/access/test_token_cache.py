@@ -1,0 +1,48 @@
+"""Tokens are remembered per process, yet revocation and expiry still act on the next request."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+from oauth2_provider.models import AccessToken
+
+from access.services import system_token_issue
+
+
+def _get(client, token):
+    return client.get("/fhir/Patient/x", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_revoked_token_is_refused_on_the_next_request(client, db):
+    token = system_token_issue(client_name="feed", scope="system/*.*")
+    assert _get(client, token).status_code == 404
+
+    AccessToken.objects.filter(token=token).delete()
+
+    assert _get(client, token).status_code == 401
+
+
+def test_a_token_expired_in_the_database_is_refused(client, db):
+    token = system_token_issue(client_name="feed", scope="system/*.*")
+    assert _get(client, token).status_code == 404
+
+    AccessToken.objects.filter(token=token).update(expires=timezone.now() - timedelta(seconds=1))
+
+    assert _get(client, token).status_code == 401
+
+
+def test_narrowed_scopes_apply_on_the_next_request(client, db):
+    token = system_token_issue(client_name="feed", scope="system/*.*")
+    assert _get(client, token).status_code == 404
+
+    AccessToken.objects.filter(token=token).update(scope="system/Observation.rs")
+
+    assert _get(client, token).status_code == 403
+
+
+def test_a_remembered_token_costs_one_query(client, db, django_assert_num_queries):
+    token = system_token_issue(client_name="feed", scope="system/*.*")
+    _get(client, token)
+
+    # the liveness check, the read, the audit record
+    with django_assert_num_queries(3):
+        assert _get(client, token).status_code == 404
