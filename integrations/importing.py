@@ -30,6 +30,7 @@ from fhirstore.bundles.ingest import IngestFailed, Progress, ingest_ndjson
 from fhirstore.context import AccessScope
 from fhirstore.errors import FhirError, Forbidden, InvalidRequest
 from fhirstore.repository import Repository
+from fhirstore.stored import format_instant
 from integrations import conf
 from integrations.files import write_lines
 from integrations.import_models import ImportJob, ImportStatus
@@ -292,7 +293,7 @@ def import_manifest(*, job: ImportJob, base_url: str) -> dict[str, Any]:
         for f in job.error_files
     ]
     return {
-        "transactionTime": (job.finished or job.created).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "transactionTime": format_instant(job.finished or job.created),
         "request": job.request_url,
         "requiresAccessToken": True,
         "output": [{"type": t, "count": n} for t, n in sorted(job.written.items())],
