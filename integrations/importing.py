@@ -14,6 +14,7 @@ stored. https://hl7.org/fhir/uv/bulkdata/
 
 import logging
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath
@@ -167,8 +168,10 @@ def import_run(*, job_id: uuid.UUID) -> str:
         return "failed"
     repo = Repository(scope=AccessScope(actor=job.owner))
     try:
-        while job.input_index < len(job.inputs):
-            _run_input(job, runner, repo)
+        # mode=transaction: every input in one transaction, so a bad line anywhere stores nothing.
+        with transaction.atomic() if job.atomic else nullcontext():
+            while job.input_index < len(job.inputs):
+                _run_input(job, runner, repo)
     except LeaseLost:
         return "stopped (taken over)"
     except IngestFailed as error:

@@ -143,8 +143,12 @@ def test_transaction_mode_leaves_nothing_when_a_line_is_bad(
         [GOOD[0], GOOD[1], GOOD[2], {"resourceType": "Patient", "gender": 1}],
     )
 
+    ndjson(imports, "good.ndjson", [{**GOOD[0], "id": "imp-first-file"}])
+
     response = kickoff(
-        fhir, django_capture_on_commit_callbacks, parameters("bad.ndjson", mode="transaction")
+        fhir,
+        django_capture_on_commit_callbacks,
+        parameters("good.ndjson", "bad.ndjson", mode="transaction"),
     )
 
     status = status_of(fhir, response)
