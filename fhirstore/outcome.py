@@ -1,4 +1,4 @@
-"""OperationOutcome: the one error currency of the FHIR boundary.
+"""OperationOutcome: the one error currency of the FHIR boundary (also inside batch responses).
 
 https://hl7.org/fhir/R4/operationoutcome.html
 """

@@ -17,12 +17,12 @@ from django.views.decorators.csrf import csrf_exempt
 from access.audit import Target, audit_request
 from access.scopes import scope_for_request
 from api.fhir import capability, negotiation
-from api.fhir.outcome import info_doc
 from api.fhir.responses import base_url, error_response, fhir_view, respond
 from fhirstore import jsontext
 from fhirstore.context import AccessScope
 from fhirstore.errors import FhirError, InvalidRequest
 from fhirstore.operations.export.params import parameters_pairs, parse_export_params
+from fhirstore.outcome import info_doc
 from fhirstore.repository import Repository
 from integrations.files import iter_file
 from integrations.models import ExportLevel, ExportStatus

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
-from api.fhir.outcome import outcome_doc
 from fhirstore import jsontext
 from fhirstore.errors import Issue
+from fhirstore.outcome import outcome_doc
 
 logger = logging.getLogger("api.fhir")
 

@@ -18,10 +18,10 @@ from access.audit_publish import audit_publish
 from access.ratelimit import api_limit_check
 from access.scopes import scope_for_request
 from api.fhir import auditing, negotiation
-from api.fhir.outcome import error_doc, info_doc
 from fhirstore import conf, jsontext, provenance
 from fhirstore.context import AccessScope
 from fhirstore.errors import FhirError
+from fhirstore.outcome import error_doc, info_doc
 from fhirstore.repository import Repository
 from fhirstore.stored import Stored, WriteResult, format_instant, http_date
 

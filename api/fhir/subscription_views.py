@@ -10,10 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import re_path
 
 from api.fhir import negotiation
-from api.fhir.outcome import info_doc
 from api.fhir.responses import fhir_view, respond, version_headers, written
 from api.fhir.search_views import search_type
 from fhirstore.errors import FhirError, InvalidRequest
+from fhirstore.outcome import info_doc
 from fhirstore.repository import Repository
 from integrations.subscriptions import (
     subscription_create,

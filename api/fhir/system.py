@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from api.fhir import negotiation
-from api.fhir.outcome import error_doc
 from api.fhir.responses import fhir_view, respond
 from fhirstore.errors import InvalidRequest, NotFound
+from fhirstore.outcome import error_doc
 from fhirstore.repository import Repository
 
 

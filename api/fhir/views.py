@@ -6,10 +6,10 @@ https://hl7.org/fhir/R4/http.html. Search, bundles and operations live in their 
 from django.http import HttpRequest, HttpResponse
 
 from api.fhir import negotiation
-from api.fhir.outcome import info_doc
 from api.fhir.responses import base_url, fhir_view, respond, version_headers, written
 from fhirstore import history, subsetting
 from fhirstore.errors import InvalidRequest
+from fhirstore.outcome import info_doc
 from fhirstore.repository import Repository, check_type
 
 

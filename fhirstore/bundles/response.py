@@ -16,6 +16,7 @@ from django.conf import settings
 
 from fhirstore import jsontext
 from fhirstore.errors import FhirError
+from fhirstore.outcome import error_doc
 from fhirstore.stored import Stored, format_instant
 
 
@@ -41,23 +42,8 @@ def status_text(status: int) -> str:
         return str(status)
 
 
-def outcome_doc(error: FhirError) -> dict[str, Any]:
-    """OperationOutcome for a failed batch entry (https://hl7.org/fhir/R4/operationoutcome.html)."""
-    issues = []
-    for issue in error.issues:
-        item: dict[str, Any] = {
-            "severity": issue.severity,
-            "code": issue.code,
-            "diagnostics": issue.diagnostics,
-        }
-        if issue.expression:
-            item["expression"] = list(issue.expression)
-        issues.append(item)
-    return {"resourceType": "OperationOutcome", "issue": issues}
-
-
 def failure(error: FhirError) -> EntryResult:
-    return EntryResult(error.http_status, outcome=outcome_doc(error))
+    return EntryResult(error.http_status, outcome=error_doc(error))
 
 
 def _base() -> str:
