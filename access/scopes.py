@@ -21,7 +21,7 @@ https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -79,12 +79,16 @@ class Rights:
     readable: frozenset[str]
     writable: frozenset[str]
     type_filters: MappingProxyType[str, tuple[str, ...]]
+    write_actions: MappingProxyType[str, frozenset[str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 def rights_of(scopes: Iterable[ResourceScope]) -> Rights:
     """What a set of SMART resource scopes grants, whatever their context."""
     unfiltered: set[str] = set()
     writable: set[str] = set()
+    actions: dict[str, set[str]] = {}
     filtered: dict[str, set[str]] = {}
     for scope in scopes:
         if scope.permissions & READ and not scope.query:
@@ -93,6 +97,7 @@ def rights_of(scopes: Iterable[ResourceScope]) -> Rights:
             filtered.setdefault(scope.resource_type, set()).add(scope.query)
         if scope.permissions & WRITE and not scope.query:
             writable.add(scope.resource_type)
+            actions.setdefault(scope.resource_type, set()).update(scope.permissions & WRITE)
     if "*" in unfiltered:
         filtered = {}
     filters = {t: tuple(sorted(q)) for t, q in filtered.items() if t not in unfiltered}
@@ -100,6 +105,7 @@ def rights_of(scopes: Iterable[ResourceScope]) -> Rights:
         readable=frozenset(unfiltered | filters.keys()),
         writable=frozenset(writable),
         type_filters=MappingProxyType(filters),
+        write_actions=MappingProxyType({t: frozenset(a) for t, a in actions.items()}),
     )
 
 
@@ -129,6 +135,7 @@ def within_proxy(rights: Rights, proxy: ProxyRights) -> Rights:
         readable=readable,
         writable=_narrowed(rights.writable, proxy.writable),
         type_filters=MappingProxyType(filters),
+        write_actions=rights.write_actions,
     )
 
 
@@ -168,6 +175,12 @@ def _care_set(token: Any, account: Account) -> frozenset[str]:
     return frozenset(found)
 
 
+def _exact(actions: MappingProxyType[str, frozenset[str]]) -> MappingProxyType[str, frozenset[str]]:
+    """Write letters as the store wants them; a grant of none keeps one entry so that the store
+    never reads "no limits" from an empty mapping."""
+    return actions if actions else MappingProxyType({"": frozenset()})
+
+
 def _scope(patients: Iterable[str], rights: Rights, actor: str) -> AccessScope:
     return AccessScope(
         patient_ids=frozenset(patients),
@@ -176,6 +189,7 @@ def _scope(patients: Iterable[str], rights: Rights, actor: str) -> AccessScope:
         open_types=OPEN_TYPES,
         actor=actor,
         type_filters=rights.type_filters,
+        write_actions=_exact(rights.write_actions),
     )
 
 
@@ -228,6 +242,7 @@ def _system_scope(granted: list[ResourceScope], actor: str) -> AccessScope:
         writable=rights.writable,
         actor=actor,
         type_filters=rights.type_filters,
+        write_actions=_exact(rights.write_actions),
     )
 
 

@@ -87,8 +87,8 @@ def _cell(outcome: Outcome | None, workload: str) -> str:
     if not rps:
         return "no request finished within the run (wrk timeout 60 s)"
     errors = median(outcome, "errors") or 0
-    rate = f"{rps:,.0f}" if rps >= 10 else f"{rps:.2f}"
-    text = f"{rate} req/s, p50 {p50:,.1f} ms, p99 {p99:,.1f} ms"
+    shown = f"{rps:,.0f}" if rps >= 10 else f"{rps:.2f}"
+    text = f"{shown} req/s, p50 {p50:,.1f} ms, p99 {p99:,.1f} ms"
     return text + (f", {errors:.0f} errors" if errors else "")
 
 

@@ -13,6 +13,10 @@ def _no_filters() -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType({})
 
 
+def _no_actions() -> Mapping[str, frozenset[str]]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class AccessScope:
     """What the caller may touch.
@@ -31,6 +35,9 @@ class AccessScope:
     open_types: frozenset[str] = field(default_factory=frozenset)
     actor: str = "system"
     type_filters: Mapping[str, tuple[str, ...]] = field(default_factory=_no_filters)
+    # SMART v2 write letters per type ("*" for every type): "c" create, "u" update, "d" delete.
+    # Empty: every writable type may be created, updated and deleted.
+    write_actions: Mapping[str, frozenset[str]] = field(default_factory=_no_actions)
 
     @property
     def unrestricted(self) -> bool:
@@ -39,8 +46,14 @@ class AccessScope:
     def may_read(self, resource_type: str) -> bool:
         return "*" in self.readable or resource_type in self.readable
 
-    def may_write(self, resource_type: str) -> bool:
-        return "*" in self.writable or resource_type in self.writable
+    def may_write(self, resource_type: str, action: str = "") -> bool:
+        """Whether `resource_type` may be written; with `action` ("c", "u" or "d"), that way."""
+        if "*" not in self.writable and resource_type not in self.writable:
+            return False
+        if not action or not self.write_actions:
+            return True
+        letters = self.write_actions.get(resource_type, frozenset())
+        return action in letters | self.write_actions.get("*", frozenset())
 
     def filters_for(self, resource_type: str) -> tuple[str, ...]:
         """The query strings a `resource_type` row must match one of; () when unfiltered."""

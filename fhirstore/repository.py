@@ -128,7 +128,10 @@ class Repository:
         check_type(resource_type)
         if resource_type == "AuditEvent" and current is not None:
             raise Forbidden("AuditEvents are append-only: they cannot be changed or deleted")
-        if not self.scope.may_write(resource_type):
+        action = (
+            "d" if doc is None else ("u" if current is not None and not current.deleted else "c")
+        )
+        if not self.scope.may_write(resource_type, action):
             raise Forbidden(f"Writing {resource_type} is not permitted by the granted scopes")
         if self.scope.unrestricted:
             return
