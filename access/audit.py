@@ -142,3 +142,27 @@ def _insert_async_commit(rows: list[AuditRecord]) -> None:
     sql = f"SET LOCAL synchronous_commit TO OFF; INSERT INTO {table} ({columns}) VALUES "
     with connection.cursor() as cursor:
         cursor.execute(sql + ", ".join([row_sql] * len(rows)), values)
+
+
+_APP_INTERACTIONS = {"GET": "read", "HEAD": "read", "POST": "create", "DELETE": "delete"}
+
+
+def audit_app_request(*, request: Any, status: int) -> None:
+    """Record one app API request (a DRF request), allowed or denied, in the log of the person's
+    own record, or of the one a carer names with `?patient=` when they may act for them."""
+    django_request = request._request
+    django_request.access_token = getattr(request, "auth", None)
+    user = getattr(request, "user", None)
+    account = getattr(user, "account", None) if user is not None else None
+    patients = set()
+    if account is not None and account.kind == "patient" and account.fhir_id:
+        patients.add(account.fhir_id)
+    named = request.query_params.get("patient")
+    if named and account is not None and account.kind != "patient":
+        from access.selectors import patients_user_may_act_for
+
+        patients = {named} & set(patients_user_may_act_for(user))
+    actor = f"user:{user.pk}" if user is not None and user.pk else "anonymous"
+    scope = AccessScope(patient_ids=frozenset(patients), actor=actor)
+    interaction = _APP_INTERACTIONS.get(request.method or "GET", "update")
+    audit_request(request=django_request, scope=scope, status=status, target=Target(interaction))

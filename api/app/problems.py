@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.api_auth import BearerTokenAuthentication
+from access.audit import audit_app_request
 from fhirstore.errors import FhirError
 
 PROBLEM_JSON = "application/problem+json"
@@ -76,4 +77,5 @@ class AppView(APIView):
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = "no-store"
+        audit_app_request(request=request, status=response.status_code)
         return response

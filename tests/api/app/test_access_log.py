@@ -82,3 +82,13 @@ def test_refused_access_is_shown_as_refused(ada: Any) -> None:
     assert refused[0]["sentence"] == (
         "Eve app tried to view your test results and readings on 3 May 2026 at 10:00: refused"
     )
+
+
+def test_every_app_api_request_is_audited(ada: Any) -> None:
+    mine = token(ada, "patient/*.rs", patient_id="ada", application=app("Companion"))
+
+    _api(mine).get("/api/v1/me/apps")
+
+    record = AuditRecord.objects.get(path="/api/v1/me/apps")
+    assert record.patient_id == "ada"
+    assert record.client_name == "Companion"
