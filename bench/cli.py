@@ -152,6 +152,15 @@ def measure(
     return outcomes
 
 
+def refresh_statistics(server: Server) -> None:
+    """Planner statistics for the loaded data, on both servers' stores alike."""
+    print(f"refreshing planner statistics of {server.name} ...", flush=True)
+    if "database" in server.notes:
+        ours.refresh_statistics(server.notes["database"])
+    if "sqlite" in server.notes:
+        peer.refresh_statistics(server.notes["sqlite"])
+
+
 def settle(server: Server, args: argparse.Namespace, *, folder: Path) -> Server:
     """The server, once idle again; restarted on its kept data if it is still busy.
 
@@ -216,6 +225,8 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             if fresh:
                 outcomes += load(servers[-1], folder, manifest, args)
+        for server in servers:
+            refresh_statistics(server)
         targets = {s.name: Targets.load(folder / f"{s.name}-targets.json") for s in servers}
         outcomes += measure(servers, targets, folder, args)
     finally:

@@ -101,10 +101,21 @@ def start(
         name="sekmet-fhir",
         base_url=f"http://127.0.0.1:{port}/fhir",
         proc=proc,
-        notes={"workers": str(workers)},
+        notes={
+            "workers": str(workers),
+            "sqlite": str(PEER_DIR / f"data-{data_name}" / "sekmet.db"),
+        },
     )
     wait_until_up(server, path="/metadata")
     return server
+
+
+def refresh_statistics(sqlite_path: str) -> None:
+    """SQLite's ANALYZE, the same courtesy our PostgreSQL gets after the bulk load."""
+    import sqlite3
+
+    with sqlite3.connect(sqlite_path, timeout=60) as conn:
+        conn.execute("ANALYZE")
 
 
 def check(server: Server) -> list[str]:
