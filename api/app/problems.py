@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from access.api_auth import BearerTokenAuthentication
 from access.audit import audit_app_request
+from access.ratelimit import api_limit_check
 from fhirstore.errors import FhirError
 
 PROBLEM_JSON = "application/problem+json"
@@ -73,6 +74,13 @@ class AppView(APIView):
 
     def get_exception_handler(self) -> Any:
         return problem_handler
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        """Rate limits per token and per address come first, as on the FHIR API."""
+        wait = api_limit_check(request._request)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait)
+        super().initial(request, *args, **kwargs)
 
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -62,3 +62,19 @@ def test_throttled_write_writes_nothing(client, db, settings):
 
     assert response.status_code == 429
     assert not Resource.objects.filter(resource_type="Patient").exists()
+
+
+def test_app_api_is_limited_per_token_in_problem_json(client, db, settings):
+    from tests.access.personas import app, login, token
+
+    _limits(settings, token=2, address=0)
+    ada = login("ada", kind="patient", fhir_id="ada")
+    bearer = token(ada, "patient/*.rs", patient_id="ada", application=app("Companion"))
+    auth = {"Authorization": f"Bearer {bearer}"}
+
+    statuses = [client.get("/api/v1/me/apps", headers=auth).status_code for _ in range(3)]
+    throttled = client.get("/api/v1/me/apps", headers=auth)
+
+    assert statuses == [200, 200, 429]
+    assert throttled["Content-Type"].startswith("application/problem+json")
+    assert int(throttled["Retry-After"]) >= 1
