@@ -12,7 +12,7 @@ from typing import Any
 from django.core import signing
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from fhirstore import compartment, conf, jsontext
+from fhirstore import conf, jsontext
 from fhirstore.context import AccessScope
 from fhirstore.errors import InvalidRequest
 from fhirstore.models import CompartmentMember, ResourceVersion
@@ -102,13 +102,13 @@ def _base_query(
     return query
 
 
-def _version_visible(row: ResourceVersion, scope: AccessScope) -> bool:
+def version_visible(row: ResourceVersion, scope: AccessScope) -> bool:
     """A version written while the resource was in another patient's compartment (a result filed
-    to the wrong patient, then corrected) stays out of this caller's history."""
+    to the wrong patient, then corrected) stays out of this caller's vread and history."""
     if scope.unrestricted or row.deleted or row.resource_type in scope.open_types:
         return True
     assert scope.patient_ids is not None
-    return bool(compartment.patients_of(jsontext.loads(row.text)) & scope.patient_ids)
+    return bool(row.patient_ids & scope.patient_ids)
 
 
 def history_page(
@@ -134,7 +134,7 @@ def history_page(
         if more and rows
         else None
     )
-    rows = [r for r in rows if _version_visible(r, scope)]
+    rows = [r for r in rows if version_visible(r, scope)]
     entries = [
         Stored(
             r.resource_type,

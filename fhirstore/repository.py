@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import jsonpatch
 from django.db import connection, transaction
 
-from fhirstore import compartment, fhirmodels, jsontext, writes
+from fhirstore import compartment, fhirmodels, history, jsontext, writes
 from fhirstore.context import AccessScope
 from fhirstore.errors import (
     Forbidden,
@@ -109,14 +109,6 @@ class Repository:
         assert self.scope.patient_ids is not None
         return bool(row.patient_ids & self.scope.patient_ids)
 
-    def _version_visible(self, found: ResourceVersion) -> bool:
-        """An old version written while the resource was in another patient's compartment (a
-        result filed to the wrong patient, then corrected) stays out of reach of this one."""
-        if self.scope.unrestricted or found.deleted or found.resource_type in self.scope.open_types:
-            return True
-        assert self.scope.patient_ids is not None
-        return bool(compartment.patients_of(jsontext.loads(found.text)) & self.scope.patient_ids)
-
     def _check_read(self, resource_type: str) -> None:
         check_type(resource_type)
         if not self.scope.may_read(resource_type):
@@ -161,7 +153,7 @@ class Repository:
         if row is None or not self._visible(row) or not version.isdigit():
             raise NotFound(f"{resource_type}/{logical_id}/_history/{version} is not known")
         found = ResourceVersion.objects.filter(resource=row, version=int(version)).first()
-        if found is None or not self._version_visible(found):
+        if found is None or not history.version_visible(found, self.scope):
             raise NotFound(f"{resource_type}/{logical_id}/_history/{version} is not known")
         if found.deleted:
             raise Gone(
@@ -352,7 +344,6 @@ class Repository:
         params: list[tuple[str, str]],
     ) -> Any:
         """History at instance, type or system level (https://hl7.org/fhir/R4/http.html#history)."""
-        from fhirstore import history
 
         if resource_type is not None:
             self._check_read(resource_type)

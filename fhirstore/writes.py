@@ -74,10 +74,9 @@ def lock_current(resource_type: str, logical_id: str) -> Resource | None:
     )
 
 
-def _record_compartments(row: Resource, doc: dict[str, Any] | None, *, new: bool) -> None:
+def _record_compartments(row: Resource, patients: set[str], *, new: bool) -> None:
     if not new:
         CompartmentMember.objects.filter(resource=row).delete()
-    patients = compartment.patients_of(doc) if doc else set()
     if patients:
         CompartmentMember.objects.bulk_create(
             [
@@ -103,7 +102,8 @@ def persist(
     if deleted and current is not None:
         events.deleting(current)
     row = current or Resource(resource_type=resource_type, logical_id=logical_id)
-    row.patients = " ".join(sorted(compartment.patients_of(doc))) if doc else ""
+    patients = compartment.patients_of(doc) if doc else set()
+    row.patients = " ".join(sorted(patients))
     row.version, row.last_updated, row.deleted = version, moment, deleted
     row.text = text.decode()
     new = current is None
@@ -120,10 +120,11 @@ def persist(
             method=method,
             deleted=deleted,
             text=row.text,
+            patients=row.patients,
         )
     except IntegrityError:
         raise Conflict(f"{resource_type}/{logical_id} was written concurrently; retry") from None
-    _record_compartments(row, doc, new=new)
+    _record_compartments(row, patients, new=new)
     if deleted:
         indexer.unindex_resource(resource=row)
     else:

@@ -98,6 +98,7 @@ def _insert(
                 method=method,
                 deleted=False,
                 text=row.text,
+                patients=row.patients,
             )
             for row, method in zip(rows, methods, strict=True)
         ]

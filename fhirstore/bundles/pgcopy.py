@@ -87,13 +87,16 @@ def copy_new(
         "method",
         "deleted",
         "text",
+        "patients",
     )
     copy_rows(
         ResourceVersion,
         version,
         (
-            (r.pk, r.resource_type, r.logical_id, 1, r.last_updated, method, False, text)
-            for r, text, method in zip(rows, texts, methods, strict=True)
+            (r.pk, r.resource_type, r.logical_id, 1, r.last_updated, method, False, text, who)
+            for r, text, method, who in zip(
+                rows, texts, methods, (" ".join(sorted(p)) for p in patients), strict=True
+            )
         ),
     )
     member = ("resource", "resource_type", "patient_id")

@@ -51,6 +51,9 @@ class ResourceVersion(models.Model):
     method = models.CharField(max_length=8)
     deleted = models.BooleanField(default=False)
     text = models.TextField()
+    # The patients whose compartments held this version, as on Resource.patients: an old version
+    # stays with the patient it was filed under, without re-reading its JSON.
+    patients = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         constraints = [
@@ -65,6 +68,10 @@ class ResourceVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_type}/{self.logical_id}/_history/{self.version}"
+
+    @property
+    def patient_ids(self) -> frozenset[str]:
+        return frozenset(self.patients.split())
 
 
 class CompartmentMember(models.Model):
