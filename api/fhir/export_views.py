@@ -10,21 +10,17 @@ https://hl7.org/fhir/uv/bulkdata/export.html
 
 from urllib.parse import parse_qsl
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import re_path
-from django.views.decorators.csrf import csrf_exempt
 
-from access.audit import Target, audit_request
-from access.scopes import scope_for_request
 from api.fhir import capability, negotiation
-from api.fhir.responses import base_url, error_response, fhir_view, respond
+from api.fhir.responses import base_url, fhir_view, ndjson_response, respond
 from fhirstore import jsontext
 from fhirstore.context import AccessScope
 from fhirstore.errors import FhirError, InvalidRequest
 from fhirstore.operations.export.params import parameters_pairs, parse_export_params
 from fhirstore.outcome import info_doc
 from fhirstore.repository import Repository
-from integrations.files import iter_file
 from integrations.models import ExportLevel, ExportStatus
 from integrations.selectors import (
     export_file_name,
@@ -35,7 +31,6 @@ from integrations.selectors import (
 from integrations.services import KickOff, export_cancel, export_cleanup, export_kickoff
 from integrations.tasks import export_redispatch_if_stale
 
-NDJSON = "application/fhir+ndjson"
 RETRY_AFTER_SECONDS = "2"
 ID = r"(?P<logical_id>[A-Za-z0-9\-\.]{1,64})"
 JOB = r"(?P<job_id>[0-9a-fA-F\-]{32,36})"
@@ -120,34 +115,11 @@ def export_status(request: HttpRequest, repo: Repository, job_id: str) -> HttpRe
     return response
 
 
-@csrf_exempt
-def export_file(request: HttpRequest, job_id: str, name: str) -> HttpResponse:
-    """One output or error file, streamed as NDJSON to the job's owner. Not a `fhir_view`:
-    clients ask for `application/fhir+ndjson`, which FHIR JSON negotiation would refuse."""
-    scope = _NO_ACCESS
-    try:
-        if request.method not in ("GET", "HEAD"):
-            raise FhirError(
-                f"{request.method} is not allowed here",
-                http_status=405,
-                code="not-supported",
-                headers={"Allow": "GET, HEAD"},
-            )
-        scope = scope_for_request(request)
-        job = export_job_for(job_id=job_id, scope=scope)
-        stored = export_file_name(job=job, name=name)
-        response: HttpResponse = StreamingHttpResponse(iter_file(stored), content_type=NDJSON)  # type: ignore[assignment]
-        response["Cache-Control"] = "no-store"
-    except FhirError as error:
-        response = error_response(request, error)
-    except FileNotFoundError:
-        response = error_response(
-            request, FhirError("The file is gone", http_status=404, code="not-found")
-        )
-    audit_request(
-        request=request, scope=scope, status=response.status_code, target=Target("operation")
-    )
-    return response
+@fhir_view(methods=("GET", "HEAD"), negotiate=False)
+def export_file(request: HttpRequest, repo: Repository, job_id: str, name: str) -> HttpResponse:
+    """One output or error file, streamed as NDJSON to the job's owner."""
+    job = export_job_for(job_id=job_id, scope=repo.scope)
+    return ndjson_response(export_file_name(job=job, name=name))
 
 
 capability.OPERATIONS.update(

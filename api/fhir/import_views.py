@@ -7,20 +7,16 @@ The kick-off takes a Parameters resource naming NDJSON files in the import stora
 OperationOutcome when it failed. Only the client (and user) that started a job sees it.
 """
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import re_path
-from django.views.decorators.csrf import csrf_exempt
 
-from access.audit import Target, audit_request
-from access.scopes import scope_for_request
 from api.fhir import capability, negotiation
-from api.fhir.responses import base_url, error_response, fhir_view, respond
+from api.fhir.responses import base_url, fhir_view, ndjson_response, respond
 from fhirstore import jsontext
 from fhirstore.context import AccessScope
 from fhirstore.errors import FhirError, InvalidRequest
 from fhirstore.outcome import info_doc
 from fhirstore.repository import Repository
-from integrations.files import iter_file
 from integrations.import_models import ImportStatus
 from integrations.import_tasks import import_redispatch_if_stale
 from integrations.importing import (
@@ -34,7 +30,6 @@ from integrations.importing import (
 
 JOB = r"(?P<job_id>[0-9a-fA-F\-]{32,36})"
 RETRY_AFTER_SECONDS = "2"
-NDJSON = "application/fhir+ndjson"
 _NO_ACCESS = AccessScope(readable=frozenset(), writable=frozenset(), actor="anonymous")
 
 
@@ -69,30 +64,11 @@ def import_status(request: HttpRequest, repo: Repository, job_id: str) -> HttpRe
     return response
 
 
-@csrf_exempt
-def import_file(request: HttpRequest, job_id: str, name: str) -> HttpResponse:
-    """One error file of the caller's job, as NDJSON. Not a `fhir_view`: clients ask for
-    `application/fhir+ndjson`, which FHIR JSON negotiation would refuse."""
-    scope = _NO_ACCESS
-    try:
-        if request.method != "GET":
-            raise FhirError(
-                f"{request.method} is not allowed here",
-                http_status=405,
-                code="not-supported",
-                headers={"Allow": "GET"},
-            )
-        scope = scope_for_request(request)
-        job = import_job_for(job_id=job_id, scope=scope)
-        stored = import_file_name(job=job, name=name)
-        response: HttpResponse = StreamingHttpResponse(iter_file(stored), content_type=NDJSON)  # type: ignore[assignment]
-        response["Cache-Control"] = "no-store"
-    except FhirError as error:
-        response = error_response(request, error)
-    audit_request(
-        request=request, scope=scope, status=response.status_code, target=Target("operation")
-    )
-    return response
+@fhir_view(methods=("GET",), negotiate=False)
+def import_file(request: HttpRequest, repo: Repository, job_id: str, name: str) -> HttpResponse:
+    """One error file of the caller's job, as NDJSON."""
+    job = import_job_for(job_id=job_id, scope=repo.scope)
+    return ndjson_response(import_file_name(job=job, name=name))
 
 
 capability.OPERATIONS.update(

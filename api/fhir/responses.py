@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from access.audit import Target, audit_request
@@ -24,6 +24,7 @@ from fhirstore.errors import FhirError
 from fhirstore.outcome import error_doc, info_doc
 from fhirstore.repository import Repository
 from fhirstore.stored import Stored, WriteResult, format_instant, http_date
+from integrations.files import iter_file
 
 View = Callable[..., HttpResponse]
 
@@ -100,10 +101,12 @@ def _serve(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     target: Target | None = None,
+    negotiate: bool = True,
 ) -> HttpResponse:
     """Run one view; `holder` receives the caller's repository so the request can be audited."""
     try:
-        request.fhir_media_type = negotiation.response_type(request)  # type: ignore[attr-defined]
+        media = negotiation.response_type(request) if negotiate else negotiation.FHIR_JSON
+        request.fhir_media_type = media  # type: ignore[attr-defined]
         if request.method not in methods:
             raise FhirError(
                 f"{request.method} is not allowed here",
@@ -132,8 +135,13 @@ def _serve(
         return error_response(request, error)
 
 
-def fhir_view(*, methods: tuple[str, ...], public: bool = False) -> Callable[[View], View]:
-    """Wrap a view: method (405), negotiation (406), access scope, FhirError → OperationOutcome."""
+def fhir_view(
+    *, methods: tuple[str, ...], public: bool = False, negotiate: bool = True
+) -> Callable[[View], View]:
+    """Wrap a view: method (405), negotiation (406), access scope, FhirError → OperationOutcome.
+
+    `negotiate=False` is for views that answer in another format (NDJSON files), which FHIR JSON
+    negotiation would refuse; their errors are still OperationOutcomes."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -142,7 +150,7 @@ def fhir_view(*, methods: tuple[str, ...], public: bool = False) -> Callable[[Vi
                 return _serve(request, view, methods, None, args, kwargs)
             target = auditing.target_of(request)
             holder: list[Repository] = []
-            response = _serve(request, view, methods, holder, args, kwargs, target)
+            response = _serve(request, view, methods, holder, args, kwargs, target, negotiate)
             scope = holder[0].scope if holder else _NO_ACCESS
             target = auditing.with_location(target, response.get("Location", ""))
             if holder and holder[0].read_patients is not None:
@@ -153,3 +161,13 @@ def fhir_view(*, methods: tuple[str, ...], public: bool = False) -> Callable[[Vi
         return csrf_exempt(wrapped)
 
     return decorate
+
+
+NDJSON = "application/fhir+ndjson"
+
+
+def ndjson_response(stored_name: str) -> HttpResponse:
+    """A Bulk Data file from storage, streamed as NDJSON and never cached."""
+    response = StreamingHttpResponse(iter_file(stored_name), content_type=NDJSON)
+    response["Cache-Control"] = "no-store"
+    return response  # type: ignore[return-value]  # Django serves streaming responses alike
