@@ -18,7 +18,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from fhirstore import jsontext
@@ -40,6 +40,7 @@ from integrations.files import (
     part_name,
     write_lines,
 )
+from integrations.leases import job_claim
 from integrations.models import ExportJob, ExportStatus
 from integrations.services import export_audit, export_finish, scope_from_json, selection_of
 
@@ -74,15 +75,9 @@ def export_run(*, job_id: uuid.UUID) -> str:
 
 
 def _claim(job_id: uuid.UUID, runner: str) -> ExportJob | None:
-    now = timezone.now()
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    claimed = ExportJob.objects.filter(free, pk=job_id, status__in=_ACTIVE).update(
-        status=ExportStatus.RUNNING,
-        runner=runner,
-        lease_until=now + timedelta(seconds=conf.lease_seconds()),
-        attempts=F("attempts") + 1,
+    return job_claim(
+        ExportJob, job_id=job_id, runner=runner, active=_ACTIVE, running=ExportStatus.RUNNING
     )
-    return ExportJob.objects.get(pk=job_id) if claimed else None
 
 
 def _export(job: ExportJob, runner: str) -> None:

@@ -23,7 +23,6 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import Storage, storages
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from fhirstore import jsontext
@@ -35,6 +34,7 @@ from fhirstore.stored import format_instant
 from integrations import conf
 from integrations.files import write_lines
 from integrations.import_models import ImportJob, ImportStatus
+from integrations.leases import job_claim
 
 logger = logging.getLogger(__name__)
 STORAGE_PREFIX = "storage://imports/"
@@ -146,15 +146,9 @@ class LeaseLost(Exception):
 
 
 def _claim(job_id: uuid.UUID, runner: str) -> ImportJob | None:
-    now = timezone.now()
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    claimed = ImportJob.objects.filter(free, pk=job_id, status__in=_ACTIVE).update(
-        status=ImportStatus.RUNNING,
-        runner=runner,
-        lease_until=now + timedelta(seconds=conf.lease_seconds()),
-        attempts=F("attempts") + 1,
+    return job_claim(
+        ImportJob, job_id=job_id, runner=runner, active=_ACTIVE, running=ImportStatus.RUNNING
     )
-    return ImportJob.objects.get(pk=job_id) if claimed else None
 
 
 def import_run(*, job_id: uuid.UUID) -> str:
