@@ -62,6 +62,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--workers", type=int, default=ours.DEFAULT_WORKERS, help="our gunicorn workers"
     )
     parser.add_argument("--threads", type=int, default=1, help="our gunicorn threads per worker")
+    parser.add_argument("--port", type=int, default=8000, help="our server's port")
     parser.add_argument("--peer-workers", type=int, default=2, help="the peer's uvicorn workers")
     parser.add_argument("--report", type=Path, default=None, help="Markdown output file")
     return parser.parse_args(argv)
@@ -80,7 +81,7 @@ def start(name: str, args: argparse.Namespace, *, folder: Path, fresh: bool) -> 
     """Start one server on a store of its own for this data set (database or SQLite file)."""
     if name == "ours":
         return ours.start(
-            port=8000,
+            port=args.port,
             workers=args.workers,
             threads=args.threads,
             fresh=fresh,

@@ -143,11 +143,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--keep-data", action="store_true", help="don't recreate the database")
+    parser.add_argument("--database", default="bench")
     args = parser.parse_args()
     # A plain SIGTERM (timeout, kill) must still stop the server below, not orphan it.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = start(
-        port=args.port, workers=args.workers, threads=args.threads, fresh=not args.keep_data
+        port=args.port,
+        workers=args.workers,
+        threads=args.threads,
+        fresh=not args.keep_data,
+        database=args.database,
     )
     print(f"serving {server.base_url}\nexport FHIR_BENCH_TOKEN={server.token}", flush=True)
     try:
