@@ -130,20 +130,20 @@ def leaf_q(criterion: Criterion, types: tuple[str, ...]) -> Q:
 def _matching_rows(criterion: Criterion, types: tuple[str, ...]) -> "QuerySet[Any]":
     if criterion.type == "composite":
         return _composite_rows(criterion, types)
-    model, row_filter = _table(criterion)
+    model, row_filter = index_table(criterion)
     conditions = [row_filter(value=v, modifier=criterion.modifier) for v in criterion.values]
     return model._default_manager.filter(
-        _types_q(types), reduce(or_, conditions), param=_row_param(criterion)
+        _types_q(types), reduce(or_, conditions), param=row_param(criterion)
     )
 
 
-def _table(criterion: Criterion) -> tuple[type[Model], RowFilter]:
+def index_table(criterion: Criterion) -> tuple[type[Model], RowFilter]:
     if criterion.modifier in ("identifier", "of-type"):
         return TABLES["token"]
     return TABLES[criterion.type]
 
 
-def _row_param(criterion: Criterion) -> str:
+def row_param(criterion: Criterion) -> str:
     """Rows for `:identifier` and `:of-type` carry the modifier in their param (index side)."""
     if criterion.modifier in ("identifier", "of-type"):
         return f"{criterion.code}:{criterion.modifier}"

@@ -9,13 +9,14 @@ repeats a count. https://hl7.org/fhir/R4/search.html
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.db.models import Q, QuerySet
 
 from fhirstore.context import AccessScope
 from fhirstore.errors import NotSupported
 from fhirstore.models import CompartmentMember, Resource
+from fhirstore.search import compiled
 from fhirstore.search.access import allowed_q, check_readable
 from fhirstore.search.criteria import criterion_ids, criterion_q
 from fhirstore.search.includes import included_rows
@@ -27,7 +28,7 @@ from fhirstore.search.paging import (
     encode_cursor,
     ordered,
 )
-from fhirstore.search.request import SearchRequest
+from fhirstore.search.request import SearchRequest, SortKey
 from fhirstore.search.result import ROW_FIELDS, Row, SearchResult
 
 
@@ -37,7 +38,7 @@ def execute_search(
     """The page of `request` the caller may see; `compartment` is ("Patient", id) for
     `GET /Patient/{id}/[type]` (https://hl7.org/fhir/R4/search.html#compartments)."""
     check_readable(scope, request.searched_types)
-    rows = matching_rows(request=request, scope=scope, compartment=compartment)
+    rows = _matches(request, scope, compartment)
     if request.summary == "count" or request.count == 0:
         total = None if request.total == "none" else rows.count()
         return SearchResult(request=request, total=total)
@@ -58,6 +59,54 @@ def execute_search(
         next_cursor=_next_cursor(page, boundary, request, context),
         previous_cursor=_previous_cursor(page, boundary, request, context),
     )
+
+
+class _Matches(Protocol):
+    """The matching rows, counted or fetched a page at a time in sort order."""
+
+    def count(self) -> int: ...
+
+    def fetch(self, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """Matches as SQL written directly (`compiled.py`): the common shapes."""
+
+    plan: compiled.Plan
+
+    def count(self) -> int:
+        return compiled.count(self.plan)
+
+    def fetch(self, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]:
+        return compiled.fetch(self.plan, boundary, limit)
+
+
+@dataclass(frozen=True)
+class _Orm:
+    """Matches as an ORM query: every shape."""
+
+    rows: QuerySet[Resource]
+    sort: tuple[SortKey, ...]
+
+    def count(self) -> int:
+        return self.rows.count()
+
+    def fetch(self, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]:
+        rows = ordered(self.rows, self.sort, backwards=boundary is not None and boundary.backwards)
+        if boundary is not None:
+            rows = rows.filter(after(boundary, self.sort))
+        keys = [f"_s{n}" for n in range(len(self.sort))]
+        return list(rows.values(*ROW_FIELDS, *keys)[:limit])
+
+
+def _matches(
+    request: SearchRequest, scope: AccessScope, compartment: tuple[str, str] | None
+) -> _Matches:
+    found = compiled.plan(request, scope, compartment)
+    if found is not None:
+        return _Compiled(found)
+    return _Orm(matching_rows(request=request, scope=scope, compartment=compartment), request.sort)
 
 
 def matching_rows(
@@ -113,13 +162,9 @@ class _Page:
     tail: Boundary | None = None
 
 
-def _page(rows: QuerySet[Resource], request: SearchRequest, boundary: Boundary | None) -> _Page:
+def _page(rows: _Matches, request: SearchRequest, boundary: Boundary | None) -> _Page:
     backwards = boundary is not None and boundary.backwards
-    rows = ordered(rows, request.sort, backwards=backwards)
-    if boundary is not None:
-        rows = rows.filter(after(boundary, request.sort))
-    keys = [f"_s{n}" for n in range(len(request.sort))]
-    fetched = list(rows.values(*ROW_FIELDS, *keys)[: request.count + 1])
+    fetched = rows.fetch(boundary, request.count + 1)
     more = len(fetched) > request.count
     fetched = fetched[: request.count]
     if backwards:
@@ -152,7 +197,7 @@ def _previous_cursor(
 
 
 def _total(
-    request: SearchRequest, rows: QuerySet[Resource], page: _Page, boundary: Boundary | None
+    request: SearchRequest, rows: _Matches, page: _Page, boundary: Boundary | None
 ) -> int | None:
     if request.total == "none":
         return None

@@ -1,0 +1,275 @@
+"""Searches of the common shapes as SQL written directly, without the ORM on the hot path.
+
+Building and compiling the ORM query of a two-criterion search costs a web worker more CPU than
+the database spends answering it, so `plan` renders the statement `engine.matching_rows` would
+build, in the same shape: the index-row conditions come from the same `filter_*` functions (their
+`Q` objects rendered here lookup by lookup, with the backend's own operators), nested as the
+engine nests them, under the same access condition. Shapes not covered get None and the engine
+builds the ORM query: chains, `_has`, `:not`, `:missing`, composites, `_id` and `_lastUpdated`
+criteria, granular scopes, `_sort` on non-date parameters, and searches over several types.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import reduce
+from operator import or_
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model, Q
+from django.utils.dateparse import parse_datetime
+from django.utils.timezone import make_aware
+
+from fhirstore.context import AccessScope
+from fhirstore.models import CompartmentMember, Resource
+from fhirstore.models.index import MAX_DATE, MIN_DATE, SearchDate
+from fhirstore.search.criteria import index_table, row_param
+from fhirstore.search.indexer import SORT_SUFFIX
+from fhirstore.search.paging import Boundary
+from fhirstore.search.request import Criterion, SearchRequest, SortKey
+from fhirstore.search.result import ROW_FIELDS
+
+Sql = tuple[str, list[Any]]
+_RESOURCE = Resource._meta.db_table
+_MEMBERS = CompartmentMember._meta.db_table
+_DATES = SearchDate._meta.db_table
+_COLUMNS = 'r."id", r."resource_type", r."logical_id", r."version", r."last_updated", r."text"'
+_LOOKUPS = ("exact", "gt", "gte", "lt", "lte", "startswith", "contains")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A search as SQL over `fhirstore_resource` (alias `r`): the matching rows' condition, the
+    joins the sort reads, and one sort expression per `_sort` key (each with its params)."""
+
+    where: Sql
+    joins: Sql = ("", [])
+    keys: tuple[Sql, ...] = ()
+    sort: tuple[SortKey, ...] = field(default=())
+
+
+def plan(
+    request: SearchRequest, scope: AccessScope, compartment: tuple[str, str] | None
+) -> Plan | None:
+    """The search as SQL, or None when its shape is one the ORM query builder must handle."""
+    types = request.searched_types
+    if len(types) != 1 or scope.filters_for(types[0]):
+        return None
+    if compartment is not None and compartment[0] != "Patient":
+        return None
+    criteria = _criteria_sql(request.criteria, types[0])
+    sort = _sort_sql(request.sort)
+    if criteria is None or sort is None:
+        return None
+    parts = [('NOT r."deleted" AND r."resource_type" = %s', [types[0]])]
+    parts += [_allowed_sql(scope, types[0]), _compartment_sql(compartment, types[0]), criteria]
+    return Plan(where=_joined(parts, " AND "), joins=sort[0], keys=sort[1], sort=request.sort)
+
+
+def count(found: Plan) -> int:
+    """How many rows match (the ORM's `rows.count()`)."""
+    sql, params = found.where
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {_RESOURCE} r WHERE {sql}", params)
+        return int(cursor.fetchone()[0])
+
+
+def fetch(found: Plan, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` rows in sort order after `boundary` (before it when going back), as the
+    dicts `engine` pages: ROW_FIELDS plus `_s0`.. for the sort values."""
+    backwards = boundary is not None and boundary.backwards
+    keys = [sql for sql, _ in found.keys]
+    selected = "".join(f', {sql} AS "_s{n}"' for n, sql in enumerate(keys))
+    where = _joined([found.where, _after_sql(found, boundary)], " AND ")
+    order = [f'"_s{n}" {_direction(k.descending != backwards)}' for n, k in enumerate(found.sort)]
+    order.append(f'r."id" {_direction(backwards)}')
+    sql = (
+        f"SELECT {_COLUMNS}{selected} FROM {_RESOURCE} r {found.joins[0]} WHERE {where[0]}"
+        f" ORDER BY {', '.join(order)} LIMIT %s"
+    )
+    params = [p for _, key_params in found.keys for p in key_params]
+    params += found.joins[1] + where[1] + [limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [_row(values, len(keys)) for values in cursor.fetchall()]
+
+
+def _direction(descending: bool) -> str:
+    return "DESC" if descending else "ASC"
+
+
+def _row(values: tuple[Any, ...], keys: int) -> dict[str, Any]:
+    row = dict(zip(ROW_FIELDS, values, strict=False))
+    row["last_updated"] = _instant(row["last_updated"])
+    for n in range(keys):
+        row[f"_s{n}"] = _instant(values[len(ROW_FIELDS) + n])
+    return row
+
+
+def _instant(value: Any) -> Any:
+    """SQLite hands back date-times as text; the ORM would have converted them."""
+    if isinstance(value, str) and (parsed := parse_datetime(value)) is not None:
+        return parsed if parsed.tzinfo else make_aware(parsed, connection.timezone)
+    return value
+
+
+def _joined(parts: list[Sql], glue: str) -> Sql:
+    present = [(sql, params) for sql, params in parts if sql]
+    return glue.join(sql for sql, _ in present), [p for _, params in present for p in params]
+
+
+# --- the condition ---------------------------------------------------------------------------
+
+
+def _allowed_sql(scope: AccessScope, resource_type: str) -> Sql:
+    """`access.allowed_q` for one readable type without granular filters (an open type is
+    readable whole)."""
+    if scope.patient_ids is None or resource_type in scope.open_types:
+        return "", []
+    patients = sorted(scope.patient_ids)
+    marks = ", ".join(["%s"] * len(patients))
+    sql = (
+        f'r."id" IN (SELECT m."resource_id" FROM {_MEMBERS} m'
+        f' WHERE m."patient_id" IN ({marks}) AND m."resource_type" = %s)'
+    )
+    return sql, [*patients, resource_type]
+
+
+def _compartment_sql(compartment: tuple[str, str] | None, resource_type: str) -> Sql:
+    if compartment is None:
+        return "", []
+    sql = (
+        f'r."id" IN (SELECT c."resource_id" FROM {_MEMBERS} c'
+        ' WHERE c."patient_id" = %s AND c."resource_type" = %s)'
+    )
+    return sql, [compartment[1], resource_type]
+
+
+def _criteria_sql(criteria: tuple[Criterion, ...], resource_type: str) -> Sql | None:
+    """The criteria as nested semi-joins on their index rows (`engine.matching_rows`)."""
+    nested: Sql | None = None
+    for n, criterion in enumerate(criteria):
+        rows = _rows_sql(criterion, resource_type, f"i{n}")
+        if rows is None:
+            return None
+        if nested is not None:
+            rows = (f'{rows[0]} AND i{n}."resource_id" IN ({nested[0]})', rows[1] + nested[1])
+        nested = rows
+    if nested is None:
+        return "", []
+    return f'r."id" IN ({nested[0]})', nested[1]
+
+
+def _rows_sql(criterion: Criterion, resource_type: str, alias: str) -> Sql | None:
+    """`SELECT resource_id` of the index rows matching a plain criterion (`criteria.py`)."""
+    if criterion.path or criterion.code in ("_id", "_lastUpdated") or criterion.type == "composite":
+        return None
+    if criterion.modifier in ("not", "missing"):
+        return None
+    model, row_filter = index_table(criterion)
+    conditions = [row_filter(value=v, modifier=criterion.modifier) for v in criterion.values]
+    values = q_sql(reduce(or_, conditions), model, alias)
+    if values is None:
+        return None
+    sql = (
+        f'SELECT {alias}."resource_id" FROM {model._meta.db_table} {alias}'
+        f' WHERE {alias}."resource_type" = %s AND ({values[0]}) AND {alias}."param" = %s'
+    )
+    return sql, [resource_type, *values[1], row_param(criterion)]
+
+
+def q_sql(q: Q, model: type[Model], alias: str) -> Sql | None:
+    """A filter's `Q` on `model`'s columns as SQL, or None if it uses anything beyond plain
+    lookups (then the ORM renders it)."""
+    if q.negated:
+        return None
+    parts = []
+    for child in q.children:
+        part = (
+            q_sql(child, model, alias) if isinstance(child, Q) else _lookup_sql(child, model, alias)
+        )
+        if part is None:
+            return None
+        parts.append(part)
+    if not parts:
+        return "1 = 1", []
+    sql, params = _joined(parts, f" {q.connector} ")
+    return f"({sql})", params
+
+
+def _lookup_sql(child: Any, model: type[Model], alias: str) -> Sql | None:
+    key, value = child
+    name, _, lookup = key.partition("__")
+    lookup = lookup or "exact"
+    if lookup not in (*_LOOKUPS, "in") or "__" in lookup:
+        return None
+    column = model._meta.get_field(name)
+    if not isinstance(column, Field):
+        return None
+    lhs = connection.ops.lookup_cast(lookup, column.get_internal_type()) % (
+        f'{alias}."{column.column}"'
+    )
+    if lookup == "in":
+        items = [column.get_db_prep_value(item, connection) for item in value]
+        return (f"{lhs} IN ({', '.join(['%s'] * len(items))})", items) if items else ("1 = 0", [])
+    prepared = column.get_db_prep_value(value, connection)
+    if lookup in ("startswith", "contains"):
+        escaped = connection.ops.prep_for_like_query(prepared)
+        prepared = f"{escaped}%" if lookup == "startswith" else f"%{escaped}%"
+    return f"{lhs} {connection.operators[lookup] % '%s'}", [prepared]
+
+
+# --- sorting and keyset paging ---------------------------------------------------------------
+
+
+def _sort_sql(keys: tuple[SortKey, ...]) -> tuple[Sql, tuple[Sql, ...]] | None:
+    """The joins and sort expressions of `paging.ordered`; None for non-date parameters."""
+    joins: list[Sql] = []
+    expressions: list[Sql] = []
+    for n, key in enumerate(keys):
+        if key.code == "_lastUpdated":
+            expressions.append(('r."last_updated"', []))
+        elif key.code == "_id":
+            expressions.append(('r."logical_id"', []))
+        elif key.type == "date":
+            joins.append(_sort_join(f"j{n}", key))
+            column = "high" if key.descending else "low"
+            missing = _date_param(MIN_DATE if key.descending else MAX_DATE)
+            expressions.append((f'COALESCE(j{n}."{column}", %s)', [missing]))
+        else:
+            return None
+    return _joined(joins, " "), tuple(expressions)
+
+
+def _sort_join(alias: str, key: SortKey) -> Sql:
+    sql = (
+        f"LEFT OUTER JOIN {_DATES} {alias}"
+        f' ON (r."id" = {alias}."resource_id" AND {alias}."param" = %s)'
+    )
+    return sql, [key.code + SORT_SUFFIX]
+
+
+def _date_param(value: datetime) -> Any:
+    return SearchDate._meta.get_field("low").get_db_prep_value(value, connection)
+
+
+def _after_sql(found: Plan, boundary: Boundary | None) -> Sql:
+    """`paging.after`: rows strictly beyond the boundary in the sort order."""
+    if boundary is None:
+        return "", []
+    names = [*found.keys, ('r."id"', [])]
+    descending = [key.descending for key in found.sort] + [False]
+    values = [*map(_boundary_param, boundary.values), boundary.pk]
+    branches: list[Sql] = []
+    for n, (expression, expression_params) in enumerate(names):
+        equal = [(f"{names[m][0]} = %s", [*names[m][1], values[m]]) for m in range(n)]
+        op = "<" if descending[n] != boundary.backwards else ">"
+        branches.append(
+            _joined([*equal, (f"{expression} {op} %s", [*expression_params, values[n]])], " AND ")
+        )
+    sql, params = _joined([(f"({sql})", p) for sql, p in branches], " OR ")
+    return f"({sql})", params
+
+
+def _boundary_param(value: Any) -> Any:
+    return _date_param(value) if isinstance(value, datetime) else value
