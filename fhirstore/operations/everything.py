@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from fhirstore.context import AccessScope
 from fhirstore.errors import NotFound
@@ -91,16 +92,27 @@ def _since_q(options: dict[str, Any]) -> Q:
 
 def _referenced(members: QuerySet, scope: AccessScope, options: dict[str, Any]) -> list[Row]:
     """Resources the compartment refers to that are in no patient's compartment."""
-    refs = SearchReference.objects.filter(
-        resource_id__in=members.values("resource_id"),
-        target_type=OuterRef("resource_type"),
-        target_id=OuterRef("logical_id"),
-    )
     outside = CompartmentMember.objects.filter(resource_id=OuterRef("pk"))
-    rows = Resource.objects.filter(Exists(refs), ~Exists(outside), allowed_q(scope), deleted=False)
+    rows = Resource.objects.filter(
+        _targets_of(members), ~Exists(outside), allowed_q(scope), deleted=False
+    )
     if options.get("types"):
         rows = rows.filter(resource_type__in=options["types"])
     return [Row.of(v) for v in rows.filter(_since_q(options)).order_by("pk").values(*ROW_FIELDS)]
+
+
+def _targets_of(members: QuerySet) -> RawSQL:
+    """`(type, id) IN` the targets of the members' references: the database reads the members'
+    reference rows by `resource_id` and looks each distinct target up by its unique key, instead
+    of probing the references of every resource outside the compartments (a scan of them all)."""
+    member_ids, params = members.values("resource_id").query.sql_with_params()
+    resource, references = Resource._meta.db_table, SearchReference._meta.db_table
+    sql = (
+        f'("{resource}"."resource_type", "{resource}"."logical_id") IN'
+        f' (SELECT v."target_type", v."target_id" FROM "{references}" v'
+        f' WHERE v."resource_id" IN ({member_ids}))'
+    )
+    return RawSQL(sql, params, output_field=BooleanField())
 
 
 def _stream(

@@ -33,7 +33,7 @@ Sql = tuple[str, list[Any]]
 _RESOURCE = Resource._meta.db_table
 _MEMBERS = CompartmentMember._meta.db_table
 _DATES = SearchDate._meta.db_table
-_COLUMNS = 'r."id", r."resource_type", r."logical_id", r."version", r."last_updated", r."text"'
+_COLUMNS = 'r."id", r."resource_type", r."logical_id", r."text"'
 _LOOKUPS = ("exact", "gt", "gte", "lt", "lte", "startswith", "contains")
 
 
@@ -100,7 +100,6 @@ def _direction(descending: bool) -> str:
 
 def _row(values: tuple[Any, ...], keys: int) -> dict[str, Any]:
     row = dict(zip(ROW_FIELDS, values, strict=False))
-    row["last_updated"] = _instant(row["last_updated"])
     for n in range(keys):
         row[f"_s{n}"] = _instant(values[len(ROW_FIELDS) + n])
     return row

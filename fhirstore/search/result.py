@@ -2,22 +2,20 @@
 re-parsed), the total, and the cursors of the neighbouring pages."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from fhirstore.search.request import SearchRequest
 
-ROW_FIELDS = ("pk", "resource_type", "logical_id", "version", "last_updated", "text")
+# What a Bundle entry needs, and no more: a date-time column costs a conversion per row.
+ROW_FIELDS = ("pk", "resource_type", "logical_id", "text")
 
 
 @dataclass(frozen=True)
 class Row:
-    """One current resource version as stored."""
+    """One current resource as stored (its JSON text carries its version and lastUpdated)."""
 
     pk: int
     resource_type: str
     id: str
-    version: int
-    last_updated: datetime
     text: str
 
     @classmethod
@@ -27,8 +25,6 @@ class Row:
             pk=values["pk"],
             resource_type=values["resource_type"],
             id=values["logical_id"],
-            version=values["version"],
-            last_updated=values["last_updated"],
             text=values["text"],
         )
 
