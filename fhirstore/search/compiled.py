@@ -9,6 +9,8 @@ builds the ORM query: chains, `_has`, `:not`, `:missing`, composites, `_id` and 
 criteria, granular scopes, `_sort` on non-date parameters, and searches over several types.
 """
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import reduce
@@ -30,6 +32,7 @@ from fhirstore.search.request import Criterion, SearchRequest, SortKey
 from fhirstore.search.result import ROW_FIELDS
 
 Sql = tuple[str, list[Any]]
+Query = tuple[str, Sequence[Any]]
 _RESOURCE = Resource._meta.db_table
 _MEMBERS = CompartmentMember._meta.db_table
 _DATES = SearchDate._meta.db_table
@@ -68,10 +71,33 @@ def plan(
 
 def count(found: Plan) -> int:
     """How many rows match (the ORM's `rows.count()`)."""
-    sql, params = found.where
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {_RESOURCE} r WHERE {sql}", params)
+        cursor.execute(*count_sql(found))
         return int(cursor.fetchone()[0])
+
+
+def count_sql(found: Plan) -> Sql:
+    sql, params = found.where
+    return f"SELECT COUNT(*) FROM {_RESOURCE} r WHERE {sql}", params
+
+
+def ids_sql(found: Plan) -> Sql:
+    sql, params = found.where
+    return f'SELECT r."id" FROM {_RESOURCE} r WHERE {sql}', params
+
+
+def estimate(query: Query) -> int:
+    """The PostgreSQL planner's estimate of how many rows the SELECT `query` gives (planned,
+    not run); elsewhere (SQLite) the exact count."""
+    sql, params = query
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(f"SELECT COUNT(*) FROM ({sql}) q", params)
+            return int(cursor.fetchone()[0])
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def fetch(found: Plan, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]:

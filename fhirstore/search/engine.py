@@ -1,11 +1,13 @@
 """Run a parsed search: the matching rows as one SQL query over the index tables, one page of
 them in keyset order, the included resources, and the total.
 
-Queries per search: one for the page, one per include level, and one count when a total is due.
-Totals (`_total`): `none` gives none; `accurate` and `estimate` count (an estimate is not cheaper
-to get right on SQLite, so both count); by default the first page carries an accurate total
-(free when the results fit on it) and later pages carry none, so following `next` links never
-repeats a count. https://hl7.org/fhir/R4/search.html
+Queries per search: one for the page, one per include level, and one more when a total is due.
+Totals (https://hl7.org/fhir/R4/search.html#total): a first page that holds every match carries
+its exact total whatever `_total` says (counted for free), except with `_total=none`. Otherwise:
+`accurate` counts (a second pass over every match, as costly as the page); `estimate` gives the
+PostgreSQL planner's row estimate (no pass over the matches; SQLite counts); without `_total`
+there is no total. R4's `Bundle.total` cannot say that it is an estimate, so a client that did not
+ask for one never gets one, and a client that did not ask for a count does not pay for one.
 """
 
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ def execute_search(
     check_readable(scope, request.searched_types)
     rows = _matches(request, scope, compartment)
     if request.summary == "count" or request.count == 0:
-        total = None if request.total == "none" else rows.count()
+        total = None if request.total == "none" else _counted(request, rows)
         return SearchResult(request=request, total=total)
     context = cursor_context(request, compartment)
     boundary = decode_cursor(request.cursor, request.sort, context) if request.cursor else None
@@ -66,6 +68,8 @@ class _Matches(Protocol):
 
     def count(self) -> int: ...
 
+    def estimate(self) -> int: ...
+
     def fetch(self, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]: ...
 
 
@@ -77,6 +81,9 @@ class _Compiled:
 
     def count(self) -> int:
         return compiled.count(self.plan)
+
+    def estimate(self) -> int:
+        return compiled.estimate(compiled.ids_sql(self.plan))
 
     def fetch(self, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]:
         return compiled.fetch(self.plan, boundary, limit)
@@ -91,6 +98,9 @@ class _Orm:
 
     def count(self) -> int:
         return self.rows.count()
+
+    def estimate(self) -> int:
+        return compiled.estimate(self.rows.values("pk").query.sql_with_params())
 
     def fetch(self, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]:
         rows = ordered(self.rows, self.sort, backwards=boundary is not None and boundary.backwards)
@@ -203,6 +213,8 @@ def _total(
         return None
     if boundary is None and not page.more:
         return len(page.rows)
-    if request.total in ("accurate", "estimate") or boundary is None:
-        return rows.count()
-    return None
+    return _counted(request, rows) if request.total else None
+
+
+def _counted(request: SearchRequest, rows: _Matches) -> int:
+    return rows.estimate() if request.total == "estimate" else rows.count()

@@ -1,6 +1,7 @@
 """Sorting, keyset paging with signed cursors, and totals."""
 
 import pytest
+from django.db import connection
 
 from fhirstore.errors import InvalidRequest
 from fhirstore.models import SearchDate
@@ -142,12 +143,35 @@ def test_expired_cursor_is_a_400(five, settings):
 
 
 def test_totals(five, django_assert_num_queries):
-    with django_assert_num_queries(2):  # page + count: more rows than fit
-        assert search("Observation", "_count=2").total == 5
-    with django_assert_num_queries(1):  # all fit: counted for free
+    with django_assert_num_queries(1):  # more rows than fit, no _total: no count, no total
+        assert search("Observation", "_count=2").total is None
+    with django_assert_num_queries(2):  # all fit: counted for free, whatever _total says
         assert search("Observation", "_count=10").total == 5
+        assert search("Observation", "_count=10&_total=estimate").total == 5
+    with django_assert_num_queries(2):  # page + count
+        assert search("Observation", "_count=2&_total=accurate").total == 5
     with django_assert_num_queries(1):
         assert search("Observation", "_count=2&_total=none").total is None
     with django_assert_num_queries(1):
         result = search("Observation", "_summary=count")
     assert (result.total, result.matches) == (5, [])
+
+
+def test_estimated_total_is_the_planners_on_postgresql_and_a_count_elsewhere(
+    five, django_assert_num_queries
+):
+    with django_assert_num_queries(2):  # page + EXPLAIN (or COUNT on SQLite)
+        total = search("Observation", "_count=2&_total=estimate&code=8867-4").total
+    if connection.vendor == "postgresql":
+        assert isinstance(total, int) and total >= 1
+    else:
+        assert total == 5
+
+
+def test_later_pages_carry_no_total_unless_asked(five):
+    first = search("Observation", "_count=2&_total=accurate&_sort=date")
+    second = search(
+        "Observation", f"_count=2&_total=accurate&_sort=date&_cursor={first.next_cursor}"
+    )
+    assert (first.total, second.total) == (5, 5)
+    assert search("Observation", f"_count=2&_sort=date&_cursor={first.next_cursor}").total is None
