@@ -8,6 +8,7 @@ The same facts are in the FHIR AuditEvents (`AuditEvent?patient=...`) for apps t
 from dataclasses import dataclass
 from datetime import datetime
 
+from access import audit_buffer
 from access.models import AuditRecord
 
 _AREAS = {
@@ -76,6 +77,7 @@ def _sentence(record: AuditRecord, who: str, area: str) -> str:
 
 def access_log_for_patient(*, patient_id: str, limit: int = 100) -> list[AccessLogEntry]:
     """The newest `limit` accesses to the patient's record, as entries a person can read."""
+    audit_buffer.flush()
     rows = AuditRecord.objects.filter(patient_id=patient_id).order_by("-recorded", "-id")[:limit]
     entries = []
     for record in rows:

@@ -1,9 +1,10 @@
 """Every request that touches patient data leaves an audit record, allowed or denied.
 
-Recording is one INSERT (plus one per patient concerned) in the request, so it costs well under a
-millisecond; the FHIR AuditEvent resources people and integrators search
-(`AuditEvent?patient=...`) are published from those records by `audit_publish`, in order, before
-any AuditEvent is read and on a schedule in production. The records follow IHE Basic Audit Log
+Recording costs a request a few tens of microseconds: on PostgreSQL the rows (one per patient
+concerned) are written in batches off the request path (`access.audit_buffer`). The FHIR
+AuditEvent resources people and integrators search (`AuditEvent?patient=...`) are published from
+those records by `audit_publish`, in order, before any AuditEvent is read and on a schedule in
+production. The records follow IHE Basic Audit Log
 Patterns (https://profiles.ihe.net/ITI/BALP/): who (user, client, proxy), what (targets or query),
 when, outcome, purpose. Tokens are never recorded: the query string is kept without secrets.
 """
@@ -16,6 +17,7 @@ from typing import Any
 from django.db import connection
 from django.http import HttpRequest
 
+from access import audit_buffer
 from access.models import Account, AuditRecord
 from fhirstore.compartment import patients_of_targets
 from fhirstore.context import AccessScope
@@ -100,48 +102,38 @@ def _patients(request: HttpRequest, scope: AccessScope, target: Target) -> list[
 
 
 def audit_request(*, request: HttpRequest, scope: AccessScope, status: int, target: Target) -> None:
-    """Record one request: a single INSERT of one row per patient concerned (or one row)."""
-    fields = {
-        "request_id": uuid.uuid4(),
-        "recorded": datetime.now(UTC),
-        "action": _ACTIONS.get(request.method or "GET", "E"),
-        "interaction": target.interaction,
-        "outcome": _outcome(status),
-        "status": status,
-        "method": (request.method or "")[:8],
-        "path": request.path[:500],
-        "query": _clean_query(request),
-        "purpose": request.headers.get("X-Purpose-Of-Use", "")[:40],
-        "address": (request.META.get("REMOTE_ADDR") or "")[:64],
-        "entity": f"{target.resource_type}/{target.logical_id}"[:200] if target.logical_id else "",
-        **_who(request, scope),
-    }
-    patients = _patients(request, scope, target) or [""]
-    rows = [AuditRecord(patient_id=p, **fields) for p in patients]
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        AuditRecord.objects.bulk_create(rows)
+    """Record one request: one row per patient concerned (or one row).
+
+    On PostgreSQL outside a transaction the rows join the next batch (`access.audit_buffer`);
+    inside one (a test, a management command) or on SQLite they are inserted at once."""
+    who = _who(request, scope)
+    shared = (
+        uuid.uuid4(),
+        datetime.now(UTC),
+        _ACTIONS.get(request.method or "GET", "E"),
+        target.interaction,
+        _outcome(status),
+        status,
+        (request.method or "")[:8],
+        request.path[:500],
+        _clean_query(request),
+        who.get("actor", ""),
+        who.get("actor_name", ""),
+        who.get("client_id", ""),
+        who.get("client_name", ""),
+        who.get("on_behalf_of", ""),
+        request.headers.get("X-Purpose-Of-Use", "")[:40],
+        (request.META.get("REMOTE_ADDR") or "")[:64],
+        f"{target.resource_type}/{target.logical_id}"[:200] if target.logical_id else "",
+    )
+    rows = [(shared[0], patient, *shared[1:]) for patient in _patients(request, scope, target)]
+    rows = rows or [(shared[0], "", *shared[1:])]
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        audit_buffer.record(rows)
     else:
-        _insert_async_commit(rows)
-
-
-def _insert_async_commit(rows: list[AuditRecord]) -> None:
-    """One round trip: the INSERT and `SET LOCAL synchronous_commit TO OFF` in a single simple
-    query, which PostgreSQL runs as one implicit transaction.
-
-    The request's own writes were committed synchronously before this; the audit rows need not wait
-    for their WAL flush (milliseconds under load). They can be lost only if PostgreSQL itself
-    crashes within wal_writer_delay (200 ms) of the commit, and are never half-written.
-    """
-    fields = [f for f in AuditRecord._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    values = [
-        f.get_db_prep_save(getattr(row, f.attname), connection) for row in rows for f in fields
-    ]
-    table = connection.ops.quote_name(AuditRecord._meta.db_table)
-    sql = f"SET LOCAL synchronous_commit TO OFF; INSERT INTO {table} ({columns}) VALUES "
-    with connection.cursor() as cursor:
-        cursor.execute(sql + ", ".join([row_sql] * len(rows)), values)
+        AuditRecord.objects.bulk_create(
+            [AuditRecord(**dict(zip(audit_buffer.columns(), row, strict=True))) for row in rows]
+        )
 
 
 _APP_INTERACTIONS = {"GET": "read", "HEAD": "read", "POST": "create", "DELETE": "delete"}

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
+from access import audit_buffer
 from access.models import AuditRecord, AuditWatermark
 from fhirstore.bundles.bulk import create_many, prepare_new
 from fhirstore.writes import new_id
@@ -101,6 +102,7 @@ def audit_event(record: AuditRecord, patients: list[str]) -> dict[str, Any]:
 
 def audit_publish(*, limit: int = 5000) -> int:
     """Publish unpublished records as AuditEvents; return how many were published."""
+    audit_buffer.flush()
     published = 0
     while published < limit:
         count, rows = _publish_batch()

@@ -17,6 +17,8 @@ class AccessSettings(TypedDict):
     LOGIN_LOCKOUT_SECONDS: int
     CORS_ALLOWED_ORIGINS: list[str]
     MANAGEMENT_PATH: str
+    AUDIT_BATCH_ROWS: int
+    AUDIT_FLUSH_MS: int
 
 
 def access_settings() -> AccessSettings:

@@ -21,6 +21,7 @@ from oauth2_provider.models import (
     get_refresh_token_model,
 )
 
+from access import audit_buffer
 from access.models import AuditRecord
 from access.selectors import account_of
 from fhirstore.errors import NotFound
@@ -94,6 +95,7 @@ def _entry(items: list[Any], user: Any, used: dict[str, datetime]) -> ConnectedA
 def _last_used(patient_id: str, client_ids: list[str]) -> dict[str, datetime]:
     if not patient_id or not client_ids:
         return {}
+    audit_buffer.flush()
     rows = (
         AuditRecord.objects.filter(patient_id=patient_id, client_id__in=client_ids)
         .values("client_id")

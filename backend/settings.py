@@ -44,6 +44,13 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "api.fhir.middleware.FhirErrorMiddleware",
 ]
+# The chain /fhir requests take (backend/handlers.py): bearer tokens, JSON, no sessions or forms.
+FHIR_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "access.cors.CorsMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "api.fhir.middleware.FhirErrorMiddleware",
+]
 
 ROOT_URLCONF = "backend.urls"
 APPEND_SLASH = False
@@ -204,6 +211,10 @@ ACCESS = {
     "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
     "CORS_ALLOWED_ORIGINS": env_list("CORS_ALLOWED_ORIGINS", []),
     "MANAGEMENT_PATH": "/account/apps",
+    # Audit rows are written in batches off the request path (access/audit_buffer.py): at this
+    # many rows, or when the oldest has waited this long.
+    "AUDIT_BATCH_ROWS": env_int("AUDIT_BATCH_ROWS", 200, minimum=1),
+    "AUDIT_FLUSH_MS": env_int("AUDIT_FLUSH_MS", 100, minimum=1),
 }
 
 from access.keys import oidc_private_key_pem  # noqa: E402  (needs only the PEM helpers)

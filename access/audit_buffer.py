@@ -1,0 +1,198 @@
+"""Audit rows written in batches, off the request path, on PostgreSQL.
+
+A request hands its audit rows to `record` and answers at once. A flusher thread in the process
+writes what is waiting in one multi-row INSERT when `AUDIT_BATCH_ROWS` rows wait or the oldest has
+waited `AUDIT_FLUSH_MS`; `flush` does it at once (before audit records are read, and at process
+exit). One INSERT for many requests costs PostgreSQL a fraction of one per request, and the
+request thread no longer waits for it.
+
+What that trades: rows not yet flushed are lost if the process is killed outright (SIGKILL, OOM)
+within `AUDIT_FLUSH_MS` of the requests, never half-written; and another process's newest rows
+become readable up to `AUDIT_FLUSH_MS` later. When the database cannot take them, rows stay queued
+and the next flush retries; past `_MAX_WAITING` rows a request writes its own rows before it
+answers, so a database outage slows requests instead of losing their records.
+"""
+
+import atexit
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from django.db import connection
+
+from access.conf import access_settings
+
+logger = logging.getLogger("access.audit")
+
+_MAX_WAITING = 20_000
+
+
+class _Queue:
+    """The rows waiting in this process and the thread that writes them."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.oldest = 0.0
+        self.lock = threading.Lock()
+        self.wake = threading.Condition(self.lock)
+        self.pid = os.getpid()
+        self.thread: threading.Thread | None = None
+        self.stopping = False
+
+
+_queue = _Queue()
+_insert_sql: str | None = None
+
+
+def _limits() -> tuple[int, float]:
+    access = access_settings()
+    return access["AUDIT_BATCH_ROWS"], access["AUDIT_FLUSH_MS"] / 1000
+
+
+def record(rows: list[tuple[Any, ...]]) -> None:
+    """Queue `rows` (values in `columns()` order) for the next batch."""
+    queue = _current_queue()
+    batch_rows, _ = _limits()
+    with queue.lock:
+        first = not queue.rows
+        if first:
+            queue.oldest = time.monotonic()
+        queue.rows.extend(rows)
+        waiting = len(queue.rows)
+        if first or waiting >= batch_rows:  # start the clock, or the batch is full
+            queue.wake.notify()
+    if waiting > _MAX_WAITING:
+        flush()
+
+
+def flush() -> int:
+    """Write every row waiting in this process now; return how many were written."""
+    queue = _current_queue()
+    with queue.lock:
+        rows, queue.rows = queue.rows, []
+    if not rows:
+        return 0
+    try:
+        _insert(rows)
+    except Exception:
+        with queue.lock:
+            queue.rows[:0] = rows
+        raise
+    return len(rows)
+
+
+def _current_queue() -> _Queue:
+    """This process's queue, with its flusher running (a forked worker starts its own)."""
+    global _queue
+    if _queue.pid != os.getpid():
+        _queue = _Queue()
+    if _queue.thread is None:
+        with _queue.lock:
+            if _queue.thread is None:
+                _queue.thread = threading.Thread(
+                    target=_run, args=(_queue,), name="audit-flusher", daemon=True
+                )
+                _queue.thread.start()
+    return _queue
+
+
+def _run(queue: _Queue) -> None:
+    """Flusher loop: sleep until rows wait, let a batch gather, write it; on `stop`, write what
+    is left and close this thread's database connection."""
+    try:
+        while _batch_due(queue):
+            _flush_or_log()
+        _flush_or_log()
+    finally:
+        connection.close()
+
+
+def _batch_due(queue: _Queue) -> bool:
+    """Wait until a batch is due; False when the flusher is asked to stop."""
+    batch_rows, delay = _limits()
+    with queue.lock:
+        while not queue.rows and not queue.stopping:
+            queue.wake.wait()
+        due = queue.oldest + delay - time.monotonic()
+        if due > 0 and len(queue.rows) < batch_rows and not queue.stopping:
+            queue.wake.wait(due)
+        return not queue.stopping
+
+
+def _flush_or_log() -> None:
+    try:
+        flush()
+    except Exception as error:
+        # Rows stay queued for the next round; say what failed, never what was in them.
+        logger.error("audit batch not written, will retry: %s", type(error).__name__)
+        connection.close()
+        time.sleep(_limits()[1])
+
+
+def stop() -> None:
+    """Write what waits and stop this process's flusher (at exit; tests that drop the database)."""
+    queue = _queue
+    if queue.pid != os.getpid() or queue.thread is None:
+        return
+    with queue.lock:
+        queue.stopping = True
+        queue.wake.notify()
+    queue.thread.join(timeout=10)
+    with queue.lock:
+        queue.thread = None
+        queue.stopping = False
+
+
+def _insert(rows: list[tuple[Any, ...]]) -> None:
+    """One INSERT of `rows`, committed without waiting for its WAL flush (as before)."""
+    row_sql = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    values = [value for row in rows for value in row]
+    # Alone, the INSERT is its own transaction and need not wait for its WAL flush; inside a
+    # caller's transaction, SET LOCAL would change that transaction's commit too.
+    sql = "" if connection.in_atomic_block else "SET LOCAL synchronous_commit TO OFF; "
+    sql += _insert_prefix()
+    with connection.cursor() as cursor:
+        cursor.execute(sql + ", ".join([row_sql] * len(rows)), values)
+
+
+def _insert_prefix() -> str:
+    global _insert_sql
+    if _insert_sql is None:
+        from access.models import AuditRecord
+
+        quote = connection.ops.quote_name
+        names = ", ".join(quote(name) for name in columns())
+        _insert_sql = f"INSERT INTO {quote(AuditRecord._meta.db_table)} ({names}) VALUES "
+    return _insert_sql
+
+
+def columns() -> tuple[str, ...]:
+    """The audit record columns a queued row holds, in order."""
+    return _COLUMNS
+
+
+_COLUMNS = (
+    "request_id",
+    "patient_id",
+    "recorded",
+    "action",
+    "interaction",
+    "outcome",
+    "status",
+    "method",
+    "path",
+    "query",
+    "actor",
+    "actor_name",
+    "client_id",
+    "client_name",
+    "on_behalf_of",
+    "purpose",
+    "address",
+    "entity",
+)
+
+
+atexit.register(stop)

@@ -1,0 +1,103 @@
+"""On PostgreSQL, outside a transaction, audit rows are written in batches off the request path.
+
+These tests run with real commits (`transaction=True`), as a web worker does: nothing is written
+before the batch is due, everything is written when it is (by size, by age, before audit records
+are read, at stop), and a failed write keeps the rows for the next try.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from django.db import connection
+
+from access import audit_buffer
+from access.access_log import access_log_for_patient
+from access.models import AuditRecord
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _flusher_stopped_after():
+    yield
+    audit_buffer.stop()
+
+
+def _limits(settings, *, rows, ms):
+    settings.ACCESS = {**settings.ACCESS, "AUDIT_BATCH_ROWS": rows, "AUDIT_FLUSH_MS": ms}
+
+
+def _read_denied(client, n=1, patient="p-1"):
+    for _ in range(n):
+        client.get(f"/fhir/Patient/{patient}", headers={"Authorization": "Bearer nope"})
+
+
+def _eventually(count, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while AuditRecord.objects.count() < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return AuditRecord.objects.count()
+
+
+def test_rows_wait_for_their_batch_then_all_are_written(client, settings):
+    _limits(settings, rows=1000, ms=2000)
+
+    _read_denied(client, 3)
+
+    assert AuditRecord.objects.count() == 0
+    assert _eventually(3, seconds=10) == 3
+    assert set(AuditRecord.objects.values_list("status", flat=True)) == {401}
+
+
+def test_a_full_batch_is_written_without_waiting_for_its_age(client, settings):
+    _limits(settings, rows=4, ms=600_000)
+
+    _read_denied(client, 4)
+
+    assert _eventually(4) == 4
+
+
+def test_reading_the_log_writes_what_waits_first(client, settings):
+    _limits(settings, rows=1000, ms=600_000)
+    _read_denied(client, 2, patient="p-7")
+
+    entries = access_log_for_patient(patient_id="p-7")
+
+    assert len(entries) == 2
+
+
+def test_a_failed_write_keeps_the_rows_for_the_next_try(client, settings):
+    _limits(settings, rows=1000, ms=600_000)
+    _read_denied(client, 2)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE access_auditrecord RENAME TO access_auditrecord_away")
+    try:
+        with pytest.raises(Exception, match="access_auditrecord"):
+            audit_buffer.flush()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE access_auditrecord_away RENAME TO access_auditrecord")
+
+    assert audit_buffer.flush() == 2
+    assert AuditRecord.objects.count() == 2
+
+
+def test_a_process_that_exits_writes_what_waits():
+    database = connection.settings_dict["NAME"]
+    script = (
+        "import django;"
+        "django.setup();"
+        "from django.conf import settings;"
+        f"settings.DATABASES['default']['NAME'] = {database!r};"
+        "from django.test import Client;"
+        "Client().get('/fhir/Patient/p-2', headers={'Authorization': 'Bearer nope'})"
+    )
+    env = {**os.environ, "AUDIT_FLUSH_MS": "600000", "AUDIT_BATCH_ROWS": "1000"}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings_test")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list(AuditRecord.objects.values_list("patient_id", "status")) == [("p-2", 401)]
