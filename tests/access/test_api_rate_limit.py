@@ -78,3 +78,44 @@ def test_app_api_is_limited_per_token_in_problem_json(client, db, settings):
     assert statuses == [200, 200, 429]
     assert throttled["Content-Type"].startswith("application/problem+json")
     assert int(throttled["Retry-After"]) >= 1
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The production cache: Redis (a database of its own, a prefix per test)."""
+    import uuid
+
+    from django.core.cache import cache
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/13",
+            "KEY_PREFIX": f"rl-test-{uuid.uuid4().hex}",
+        }
+    }
+    yield cache
+    cache.clear()
+
+
+def test_on_redis_the_limits_hold_and_counters_expire_with_their_window(
+    client, db, settings, redis_cache
+):
+    from django.core.cache import caches
+
+    from access.ratelimit import count_hit, peek
+
+    _limits(settings, token=2, address=0)
+    token = system_token_issue(client_name="r", scope="system/*.*")
+    auth = {"Authorization": f"Bearer {token}"}
+
+    statuses = [client.get("/fhir/Patient/x", headers=auth).status_code for _ in range(3)]
+
+    assert statuses == [404, 404, 429]
+    assert [count_hit(bucket="t", who="w")[0] for _ in range(2)] == [1, 2]
+    assert peek(bucket="t", who="w", window=60)[0] == 2
+    backend = caches["default"]
+    raw = backend._cache.get_client(None)
+    keys = list(raw.scan_iter(f"{backend.key_prefix}*rl:t:w:*"))
+    assert len(keys) == 1
+    assert 0 < raw.ttl(keys[0]) <= 61
