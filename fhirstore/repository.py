@@ -5,6 +5,8 @@ or written, so no endpoint can forget them. https://hl7.org/fhir/R4/http.html
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import jsonpatch
@@ -21,12 +23,12 @@ from fhirstore.errors import (
     PreconditionFailed,
 )
 from fhirstore.models import Resource, ResourceVersion
-from fhirstore.stored import Stored, WriteResult
+from fhirstore.stored import Stored, WriteResult, aware
 
 T = TypeVar("T")
 
 
-def _stored(row: Resource | ResourceVersion, method: str = "") -> Stored:
+def _stored(row: "CurrentRow | Resource | ResourceVersion", method: str = "") -> Stored:
     return Stored(
         row.resource_type,
         row.logical_id,
@@ -44,11 +46,36 @@ _CURRENT_SQL = (
 )
 
 
-def _current(resource_type: str, logical_id: str) -> Resource | None:
-    """The current row of (type, id), by its unique index. Raw SQL because this runs on every
-    read, and compiling the ORM query costs more CPU than the database spends answering it."""
-    rows = list(Resource.objects.raw(_CURRENT_SQL, [resource_type, logical_id]))
-    return rows[0] if rows else None
+@dataclass(frozen=True, slots=True)
+class CurrentRow:
+    """The current version of a resource as a read needs it (the columns of `_CURRENT_SQL`)."""
+
+    pk: int
+    resource_type: str
+    logical_id: str
+    version: int
+    last_updated: datetime
+    deleted: bool
+    text: str
+    patients: str
+
+    @property
+    def patient_ids(self) -> frozenset[str]:
+        return frozenset(self.patients.split())
+
+
+def _current(resource_type: str, logical_id: str) -> CurrentRow | None:
+    """The current row of (type, id), by its unique index. A plain cursor because this runs on
+    every read, and the ORM's model building costs more CPU than the database spends answering."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CURRENT_SQL, [resource_type, logical_id])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    pk, found_type, found_id, version, updated, deleted, text, patients = found
+    return CurrentRow(
+        pk, found_type, found_id, version, aware(updated), bool(deleted), text, patients
+    )
 
 
 def check_type(resource_type: str) -> None:
@@ -91,7 +118,7 @@ class Repository:
 
     # --- access -----------------------------------------------------------------------------
 
-    def _visible(self, row: Resource) -> bool:
+    def _visible(self, row: "CurrentRow | Resource") -> bool:
         if self.scope.filters_for(row.resource_type):
             # Granular scopes: the row must match a scope query, so ask the search condition.
             from fhirstore.search.access import allowed_q
@@ -152,7 +179,7 @@ class Repository:
         row = _current(resource_type, logical_id)
         if row is None or not self._visible(row) or not version.isdigit():
             raise NotFound(f"{resource_type}/{logical_id}/_history/{version} is not known")
-        found = ResourceVersion.objects.filter(resource=row, version=int(version)).first()
+        found = ResourceVersion.objects.filter(resource_id=row.pk, version=int(version)).first()
         if found is None or not history.version_visible(found, self.scope):
             raise NotFound(f"{resource_type}/{logical_id}/_history/{version} is not known")
         if found.deleted:

@@ -4,12 +4,19 @@ They carry the stored JSON text as bytes so callers can stream it without re-par
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 def format_instant(moment: datetime) -> str:
     """FHIR instant text for a UTC datetime, to the millisecond (what meta.lastUpdated holds)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def aware(value: datetime | str) -> datetime:
+    """A UTC datetime from a raw cursor: PostgreSQL hands back an aware datetime, SQLite text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def http_date(moment: datetime) -> str:
