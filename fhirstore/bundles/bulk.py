@@ -22,21 +22,26 @@ from fhirstore.stored import Stored
 
 @dataclass(frozen=True)
 class NewResource:
-    """A validated, stamped version 1 ready to insert."""
+    """A validated, stamped version 1 ready to insert, with its search-index rows."""
 
     resource_type: str
     logical_id: str
     doc: dict[str, Any]
     text: bytes
     method: str
+    index: indexer.Rows
 
 
 def prepare_new(
     *, doc: dict[str, Any], logical_id: str, moment: datetime, method: str
 ) -> NewResource:
-    """Stamp and validate `doc` as version 1 of (type, `logical_id`); InvalidResource if invalid."""
+    """Stamp and validate `doc` as version 1 of (type, `logical_id`); InvalidResource if invalid.
+
+    The index rows are extracted here too, so that this CPU work happens before the database
+    transaction opens (or, in bulk ingest, while the previous batch is being written)."""
     stamped, text = writes.prepare(doc, logical_id=logical_id, version=1, moment=moment)
-    return NewResource(str(doc["resourceType"]), logical_id, stamped, text, method)
+    rows = indexer.rows_for(stamped)
+    return NewResource(str(doc["resourceType"]), logical_id, stamped, text, method, rows)
 
 
 def create_many(items: list[NewResource], *, moment: datetime) -> list[Stored]:
@@ -65,9 +70,7 @@ def create_many(items: list[NewResource], *, moment: datetime) -> list[Stored]:
         raise Conflict(
             "A resource in the Bundle was created concurrently under its id; retry"
         ) from None
-    indexer.index_resources(
-        [(row, item.doc) for row, item in zip(rows, items, strict=True)], new=True
-    )
+    indexer.index_new([(row, item.index) for row, item in zip(rows, items, strict=True)])
     stored = [
         Stored(item.resource_type, item.logical_id, 1, moment, False, item.text, item.method)
         for item in items

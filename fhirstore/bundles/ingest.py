@@ -2,8 +2,8 @@
 
 A file is read line by line in batches of `BATCH` lines, so memory stays flat whatever its size.
 Each batch is parsed and fully validated first, outside any transaction (the costly part, and on
-SQLite a write transaction holds the database lock), optionally in other processes a batch ahead
-of the writer, so validation and writing overlap; then its writes go in one transaction: new
+SQLite a write transaction holds the database lock), a batch ahead of the writer in a thread
+or in other processes, so validation and writing overlap; then its writes go in one transaction: new
 resources (no id, or an id not stored yet) through `bulk.create_many`, a few INSERTs for the
 whole batch, and resources whose id is already stored as updates that keep the id (PUT
 semantics). A line that fails (bad JSON, not a resource, invalid, not permitted) becomes a
@@ -15,7 +15,7 @@ first error (`atomic`). https://hl7.org/fhir/uv/bulkdata/ (ingest), https://hl7.
 import multiprocessing
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,14 +103,13 @@ def read_batches(
 
 @dataclass(frozen=True)
 class Checked:
-    """A line that parsed and validated as version 1 of `resource_type/logical_id`; `keyed` when
-    the id is the client's (else the server's). Small and picklable: only the stored text."""
+    """A line that parsed and validated as version 1 `new` (stamped, serialised, its index rows
+    extracted); `keyed` when the id is the client's (else the server's). Picklable, so a
+    validating process can hand it back."""
 
     line: int
-    resource_type: str
-    logical_id: str
     keyed: bool
-    text: bytes
+    new: NewResource
 
 
 def _check_line(number: int, line: bytes, moment: datetime) -> Checked:
@@ -123,7 +122,7 @@ def _check_line(number: int, line: bytes, moment: datetime) -> Checked:
         check_id(str(doc["id"]))
     logical_id = str(doc["id"]) if keyed else writes.new_id()
     new = prepare_new(doc=doc, logical_id=logical_id, moment=moment, method="POST")
-    return Checked(number, new.resource_type, logical_id, keyed, new.text)
+    return Checked(number, keyed, new)
 
 
 def check_lines(lines: list[tuple[int, bytes]], moment: datetime) -> list[Checked | LineError]:
@@ -142,7 +141,7 @@ def _stored_ids(items: Iterable[Checked]) -> set[tuple[str, str]]:
     wanted: dict[str, set[str]] = {}
     for item in items:
         if item.keyed:
-            wanted.setdefault(item.resource_type, set()).add(item.logical_id)
+            wanted.setdefault(item.new.resource_type, set()).add(item.new.logical_id)
     found: set[tuple[str, str]] = set()
     for resource_type, ids in wanted.items():
         rows = Resource.objects.filter(resource_type=resource_type, logical_id__in=ids)
@@ -158,19 +157,17 @@ def prepare_batch(*, repo: Repository, checked: list[Checked | LineError]) -> _B
     batch.errors = [item for item in checked if isinstance(item, LineError)]
     stored = _stored_ids(valid)
     for item in valid:
-        doc = jsontext.loads(item.text)
         try:
-            repo.check_create(doc=doc)
+            repo.check_create(doc=item.new.doc)
         except FhirError as error:
             batch.errors.append(LineError(item.line, error.code, error.diagnostics))
             continue
-        key = (item.resource_type, item.logical_id)
+        key = (item.new.resource_type, item.new.logical_id)
         if item.keyed and (key in stored or key in seen):
-            batch.updates.append((item.line, doc))
+            batch.updates.append((item.line, item.new.doc))
             continue
         seen.add(key)
-        new = NewResource(item.resource_type, item.logical_id, doc, item.text, "POST")
-        batch.new.append((item.line, new))
+        batch.new.append((item.line, item.new))
     batch.errors.sort(key=lambda error: error.line)
     return batch
 
@@ -208,27 +205,37 @@ def write_batch(
 
 
 class _Checker:
-    """Validates batches ahead of the writer: in `processes` spawned processes when asked (the
-    validation then overlaps the writing of the previous batch), else inline. The pool starts
-    with the second batch, so a one-batch file never pays for it."""
+    """Validates batches one ahead of the writer, so validating a batch overlaps writing the
+    previous one: in a thread of this process by default (it runs while the writer waits on the
+    database, which releases the GIL), or in `processes` spawned processes when asked (not
+    inside a daemonic process such as a Celery prefork worker, which cannot have children).
+    The helpers start with the second batch, so a one-batch file never pays for them."""
 
     def __init__(self, processes: int) -> None:
         self.processes = processes if not multiprocessing.current_process().daemon else 0
-        self.pool: ProcessPoolExecutor | None = None
+        self.pool: Executor | None = None
         self.batches = 0
+
+    @property
+    def ahead(self) -> int:
+        """How many batches are validated ahead of the one being written."""
+        return max(self.processes, 1)
 
     def submit(self, lines: list[tuple[int, bytes]], moment: datetime) -> Future[Any]:
         self.batches += 1
-        if self.processes and self.batches > 1 and self.pool is None:
-            context = multiprocessing.get_context("spawn")
-            self.pool = ProcessPoolExecutor(
-                self.processes, mp_context=context, initializer=django.setup
-            )
+        if self.batches > 1 and self.pool is None:
+            self.pool = self._start()
         if self.pool is not None:
             return self.pool.submit(check_lines, lines, moment)
         done: Future[Any] = Future()
         done.set_result(check_lines(lines, moment))
         return done
+
+    def _start(self) -> Executor:
+        if not self.processes:
+            return ThreadPoolExecutor(1, thread_name_prefix="ingest-check")
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.processes, mp_context=context, initializer=django.setup)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -238,14 +245,14 @@ class _Checker:
 def _checked_batches(
     stream: IO[bytes], *, skip: int, size: int, processes: int
 ) -> Iterator[tuple[list[tuple[int, bytes]], datetime, list[Checked | LineError]]]:
-    """(lines, write time, checked lines) per batch, validated up to `processes` batches ahead."""
+    """(lines, write time, checked lines) per batch, validated ahead of the caller's writes."""
     checker = _Checker(processes)
     ahead: deque[tuple[list[tuple[int, bytes]], datetime, Future[Any]]] = deque()
     try:
         for lines in read_batches(stream, skip=skip, size=size):
             moment = writes.now()
             ahead.append((lines, moment, checker.submit(lines, moment)))
-            if len(ahead) > max(checker.processes, 0):
+            if len(ahead) > checker.ahead:
                 done_lines, done_moment, future = ahead.popleft()
                 yield done_lines, done_moment, future.result()
         while ahead:
@@ -270,8 +277,8 @@ def ingest_ndjson(
     `on_batch(step)` runs inside each batch's transaction with what that batch did (a job saves
     its position there). `atomic`: one transaction for the whole stream, and IngestFailed at the
     first bad line. `skip`: lines already loaded (a resumed job). `processes`: validate in that
-    many extra processes, ahead of the writes (not inside a daemonic process such as a Celery
-    prefork worker, where it falls back to validating inline).
+    many extra processes ahead of the writes, instead of in a thread (not inside a daemonic
+    process such as a Celery prefork worker, where it falls back to the thread).
     """
     progress = Progress(line=skip)
     batches = _checked_batches(stream, skip=skip, size=size, processes=processes)

@@ -10,10 +10,12 @@ at another resource type are dropped at compile time, so each type runs only its
 Supported: paths, `|`, `(...)`, `as T` / `.as(T)` / `.ofType(T)`, `is T`, `.where(...)` with
 `resolve() is T` and `x = 'lit'`, `.exists()`, `and`, `=`/`!=`, `[n]`, `.extension('url')`,
 `%resource`. Anything else raises `Unsupported` so the registry can list the parameter as not
-indexed.
+indexed. `root_elements` says which top-level elements an expression reads, so the indexer can
+skip, without running them, the expressions of elements a resource does not have.
 https://hl7.org/fhir/R4/searchparameter-definitions.html, http://hl7.org/fhirpath/N1/
 """
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -78,6 +80,82 @@ def _tokenize(text: str) -> list[str]:
         tokens.append(match.group().strip())
         pos = match.end()
     return tokens
+
+
+# --- which top-level elements an expression needs ------------------------------------------------
+
+
+def root_elements(expression: str, *, resource_type: str) -> frozenset[str] | None:
+    """Top-level element names one of which a resource must have for `expression` to yield
+    anything, or None when that cannot be told (then the expression always runs).
+
+    A choice element is named without its type (`value` for `valueQuantity`); `present_names`
+    gives the names to compare with. Paths stop at the first empty step, so a branch rooted at
+    this type whose first element is absent yields nothing; `and` and `=` at the top level may
+    yield a Boolean from nothing, and so give None.
+    """
+    try:
+        return _branch_roots(_tokenize(expression), resource_type)
+    except Unsupported:
+        return None
+
+
+def _branch_roots(tokens: list[str], resource_type: str) -> frozenset[str] | None:
+    branches: list[list[str]] = [[]]
+    depth = 0
+    for token in tokens:
+        depth += (token == "(") - (token == ")")
+        if depth == 0 and token in ("and", "=", "!="):
+            return None
+        if depth == 0 and token == "|":
+            branches.append([])
+        else:
+            branches[-1].append(token)
+    found: set[str] = set()
+    for branch in branches:
+        roots = _single_roots(branch, resource_type)
+        if roots is None:
+            return None
+        found |= roots
+    return frozenset(found)
+
+
+def _single_roots(tokens: list[str], resource_type: str) -> frozenset[str] | None:
+    if tokens[:1] == ["("]:
+        close = _closing(tokens)
+        if close == len(tokens) - 1 or tokens[close + 1 : close + 2] == ["."]:
+            return _branch_roots(tokens[1:close], resource_type)
+        return None
+    if len(tokens) < 3 or tokens[1] != "." or not tokens[0][0].isupper():
+        return None
+    if tokens[0] != resource_type and tokens[0] not in _ROOTS:
+        return frozenset()  # another type's branch: compiled to nothing
+    if tokens[3:4] == ["("]:
+        return None  # `Type.function(...)`
+    return frozenset({tokens[2].strip("`")})
+
+
+def _closing(tokens: list[str]) -> int:
+    depth = 0
+    for position, token in enumerate(tokens):
+        depth += (token == "(") - (token == ")")
+        if depth == 0:
+            return position
+    raise Unsupported("unbalanced parentheses")
+
+
+def present_names(doc: dict) -> set[str]:
+    """The top-level names `doc` has, choice elements also under each name they may stand for."""
+    names: set[str] = set()
+    for key in doc:
+        names.update(_name_prefixes(key))
+    return names
+
+
+@functools.cache
+def _name_prefixes(key: str) -> tuple[str, ...]:
+    """`effectiveDateTime` -> (`effectiveDateTime`, `effective`, `effectiveDate`)."""
+    return (key, *(key[:i] for i in range(1, len(key)) if key[i].isupper()))
 
 
 # --- steps: each maps a collection of (value, hint) items to another ---------------------------

@@ -32,10 +32,13 @@ from fhirstore.models.index import (
     SearchUri,
 )
 from fhirstore.search import registry
-from fhirstore.search.fhirpath import Extractor, Item
+from fhirstore.search.fhirpath import Extractor, Item, present_names, root_elements
 from fhirstore.search.types import date, number, quantity, reference, string, token, uri
 
 SORT_SUFFIX = ":sort"
+# Above this many rows one resource's index goes in by COPY on PostgreSQL: a multi-row INSERT
+# with thousands of parameters costs more to build and parse than the extra round trip of COPY.
+COPY_FROM = 200
 RowMaker = Callable[[list[Item]], list[tuple[Any, ...]]]
 Rows = dict[type[IndexRow], list[tuple[Any, ...]]]
 TYPES: dict[str, tuple[type[IndexRow], RowMaker]] = {
@@ -65,12 +68,14 @@ _EXTRA_TOKENS: dict[str, tuple[str, RowMaker]] = {
 
 @dataclass(frozen=True)
 class Part:
-    """One row-producing step: values of `extract` into `table` rows under `param`."""
+    """One row-producing step: values of `extract` into `table` rows under `param`; `roots`
+    (when known) are the top-level elements one of which a resource needs for any value."""
 
     param: str
     table: type[IndexRow]
     make: RowMaker
     extract: Extractor
+    roots: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class CompositePlan:
 
     extract: Extractor
     parts: tuple[Part, ...]
+    roots: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,11 @@ def index_resource(*, resource: Resource, doc: dict) -> None:
     """
     if resource.version != 1:
         unindex_resource(resource=resource)
-    _insert(_with_owner(resource, rows_for(doc)))
+    rows = _with_owner(resource, rows_for(doc))
+    if connection.vendor == "postgresql" and sum(map(len, rows.values())) > COPY_FROM:
+        _copy(rows)  # a Provenance naming a whole Bundle's resources
+    else:
+        _insert(rows)
 
 
 def unindex_resource(*, resource: Resource) -> None:
@@ -102,16 +112,20 @@ def unindex_resource(*, resource: Resource) -> None:
     _delete([resource.pk])
 
 
-def index_resources(pairs: list[tuple[Resource, dict]], *, new: bool = False) -> None:
+def index_resources(pairs: list[tuple[Resource, dict]]) -> None:
     """Re-index a batch: one DELETE and one INSERT per table for the whole batch (on
-    PostgreSQL a COPY per table, which Django's query log does not show). `new` says the
-    resources were inserted in this transaction, so they have no rows to delete (bulk creates)."""
-    if not new:
-        _delete([resource.pk for resource, _ in pairs])
+    PostgreSQL a COPY per table, which Django's query log does not show)."""
+    _delete([resource.pk for resource, _ in pairs])
+    index_new([(resource, rows_for(doc)) for resource, doc in pairs])
+
+
+def index_new(pairs: list[tuple[Resource, Rows]]) -> None:
+    """Write the rows (from `rows_for`) of resources inserted in this transaction, which have
+    none to delete: one INSERT, or on PostgreSQL one COPY, per table (bulk creates)."""
     batch: Rows = {}
-    for resource, doc in pairs:
-        for table, rows in _with_owner(resource, rows_for(doc)).items():
-            batch.setdefault(table, []).extend(rows)
+    for resource, rows in pairs:
+        for table, table_rows in _with_owner(resource, rows).items():
+            batch.setdefault(table, []).extend(table_rows)
     if connection.vendor == "postgresql":
         _copy(batch)
     else:
@@ -130,20 +144,36 @@ def _delete(ids: list[int]) -> None:
 
 
 def rows_for(doc: dict) -> Rows:
-    """Index rows of `doc` by table, each row `(param, group_no, *type columns)`."""
+    """Index rows of `doc` by table, each row `(param, group_no, *type columns)`.
+
+    Parameters whose elements `doc` lacks are skipped unrun, and an expression several
+    parameters share is evaluated once."""
     plan = plan_for(doc.get("resourceType", ""))
+    present = present_names(doc)
+    values: dict[int, list[Item]] = {}
     out: Rows = {}
     for part in plan.parts:
-        made = part.make(part.extract(doc, doc))
-        if made:
-            out.setdefault(part.table, []).extend((part.param, 0, *row) for row in made)
+        if part.roots is None or not part.roots.isdisjoint(present):
+            made = part.make(_extracted(part.extract, doc, values))
+            if made:
+                out.setdefault(part.table, []).extend((part.param, 0, *row) for row in made)
     group = 0
+    components: dict[tuple[int, int, int], list[tuple[Any, ...]]] = {}
     for composite in plan.composites:
-        for element in composite.extract(doc, doc):
-            group += 1
-            _composite_rows(composite, element, group, doc, out)
+        if composite.roots is None or not composite.roots.isdisjoint(present):
+            for element in _extracted(composite.extract, doc, values):
+                group += 1
+                _composite_rows(composite, element, group, doc, out, components)
     _date_sort_rows(out)
     return out
+
+
+def _extracted(extract: Extractor, doc: dict, values: dict[int, list[Item]]) -> list[Item]:
+    """`extract(doc)`, remembered in `values` (which also keeps the items alive)."""
+    items = values.get(id(extract))
+    if items is None:
+        items = values[id(extract)] = extract(doc, doc)
+    return items
 
 
 def _date_sort_rows(out: Rows) -> None:
@@ -161,10 +191,24 @@ def _date_sort_rows(out: Rows) -> None:
 
 
 def _composite_rows(
-    composite: CompositePlan, element: Item, group: int, doc: dict, out: Rows
+    composite: CompositePlan,
+    element: Item,
+    group: int,
+    doc: dict,
+    out: Rows,
+    components: dict[tuple[int, int, int], list[tuple[Any, ...]]],
 ) -> None:
-    """Rows of one composite element, only when every component has a value (else none match)."""
-    made = [part.make(part.extract(element[0], doc)) for part in composite.parts]
+    """Rows of one composite element, only when every component has a value (else none match).
+
+    `components` remembers a component's rows per element: Observation's composites share
+    their elements and components (code, value)."""
+    made = []
+    for part in composite.parts:
+        key = (id(element[0]), id(part.extract), id(part.make))
+        rows = components.get(key)
+        if rows is None:
+            rows = components[key] = part.make(part.extract(element[0], doc))
+        made.append(rows)
     if not all(made):
         return
     for part, rows in zip(composite.parts, made, strict=True):
@@ -177,25 +221,34 @@ def plan_for(resource_type: str) -> Plan:
     compiled, _ = registry.compiled_for(resource_type)
     parts: list[Part] = []
     composites: list[CompositePlan] = []
+    shared: dict[str, Extractor] = {}  # one extractor per distinct expression
     for item in compiled:
         kind = item.param.type
+        extract = shared.setdefault(item.param.expression, item.extract)
+        roots = root_elements(item.param.expression, resource_type=resource_type)
         if kind == "composite":
-            composites.append(_composite_plan(item))
+            composites.append(_composite_plan(item, extract, roots, shared))
             continue
         table, make = TYPES[kind]
-        parts.append(Part(item.param.code, table, make, item.extract))
+        parts.append(Part(item.param.code, table, make, extract, roots))
         if kind in _EXTRA_TOKENS:
             suffix, extra = _EXTRA_TOKENS[kind]
-            parts.append(Part(item.param.code + suffix, SearchToken, extra, item.extract))
+            parts.append(Part(item.param.code + suffix, SearchToken, extra, extract, roots))
     return Plan(parts=tuple(parts), composites=tuple(composites))
 
 
-def _composite_plan(item: registry.Compiled) -> CompositePlan:
+def _composite_plan(
+    item: registry.Compiled,
+    extract: Extractor,
+    roots: frozenset[str] | None,
+    shared: dict[str, Extractor],
+) -> CompositePlan:
     parts = []
-    for position, (component, extract) in enumerate(item.parts):
+    for position, (component, own) in enumerate(item.parts):
         table, make = TYPES[component.type]
-        parts.append(Part(f"{item.param.code}${position}", table, make, extract))
-    return CompositePlan(extract=item.extract, parts=tuple(parts))
+        part_extract = shared.setdefault(f"component:{component.expression}", own)
+        parts.append(Part(f"{item.param.code}${position}", table, make, part_extract))
+    return CompositePlan(extract=extract, parts=tuple(parts), roots=roots)
 
 
 def _with_owner(resource: Resource, rows: Rows) -> Rows:

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             "--processes",
             type=int,
             default=0,
-            help="NDJSON: extra processes validating batches ahead of the writer (0: inline)",
+            help="NDJSON: processes validating batches ahead of the writer (0: a thread does)",
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
