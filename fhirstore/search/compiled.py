@@ -100,9 +100,9 @@ def estimate(query: Query) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def fetch(found: Plan, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]:
+def fetch(found: Plan, boundary: Boundary | None, limit: int) -> list[tuple[Any, ...]]:
     """Up to `limit` rows in sort order after `boundary` (before it when going back), as the
-    dicts `engine` pages: ROW_FIELDS plus `_s0`.. for the sort values."""
+    tuples `engine` pages: ROW_FIELDS, then the sort values."""
     backwards = boundary is not None and boundary.backwards
     keys = [sql for sql, _ in found.keys]
     selected = "".join(f', {sql} AS "_s{n}"' for n, sql in enumerate(keys))
@@ -117,22 +117,25 @@ def fetch(found: Plan, boundary: Boundary | None, limit: int) -> list[dict[str, 
     params += found.joins[1] + where[1] + [limit]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [_row(values, len(keys)) for values in cursor.fetchall()]
+        rows = cursor.fetchall()
+    if connection.vendor == "sqlite" and keys:
+        return [_sqlite_row(values, found.sort) for values in rows]
+    return rows
 
 
 def _direction(descending: bool) -> str:
     return "DESC" if descending else "ASC"
 
 
-def _row(values: tuple[Any, ...], keys: int) -> dict[str, Any]:
-    row = dict(zip(ROW_FIELDS, values, strict=False))
-    for n in range(keys):
-        row[f"_s{n}"] = _instant(values[len(ROW_FIELDS) + n])
-    return row
+def _sqlite_row(values: tuple[Any, ...], sort: tuple[SortKey, ...]) -> tuple[Any, ...]:
+    """SQLite hands back date-times as text; the ORM would have converted the sort values."""
+    keys = zip(values[len(ROW_FIELDS) :], sort, strict=True)
+    return values[: len(ROW_FIELDS)] + tuple(
+        _instant(value) if key.code != "_id" else value for value, key in keys
+    )
 
 
 def _instant(value: Any) -> Any:
-    """SQLite hands back date-times as text; the ORM would have converted them."""
     if isinstance(value, str) and (parsed := parse_datetime(value)) is not None:
         return parsed if parsed.tzinfo else make_aware(parsed, connection.timezone)
     return value

@@ -70,7 +70,8 @@ class _Matches(Protocol):
 
     def estimate(self) -> int: ...
 
-    def fetch(self, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]: ...
+    def fetch(self, boundary: Boundary | None, limit: int) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows in sort order after `boundary`: ROW_FIELDS, then the sort values."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class _Compiled:
     def estimate(self) -> int:
         return compiled.estimate(compiled.ids_sql(self.plan))
 
-    def fetch(self, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]:
+    def fetch(self, boundary: Boundary | None, limit: int) -> list[tuple[Any, ...]]:
         return compiled.fetch(self.plan, boundary, limit)
 
 
@@ -102,12 +103,12 @@ class _Orm:
     def estimate(self) -> int:
         return compiled.estimate(self.rows.values("pk").query.sql_with_params())
 
-    def fetch(self, boundary: Boundary | None, limit: int) -> list[dict[str, Any]]:
+    def fetch(self, boundary: Boundary | None, limit: int) -> list[tuple[Any, ...]]:
         rows = ordered(self.rows, self.sort, backwards=boundary is not None and boundary.backwards)
         if boundary is not None:
             rows = rows.filter(after(boundary, self.sort))
         keys = [f"_s{n}" for n in range(len(self.sort))]
-        return list(rows.values(*ROW_FIELDS, *keys)[:limit])
+        return list(rows.values_list(*ROW_FIELDS, *keys)[:limit])
 
 
 def _matches(
@@ -182,10 +183,10 @@ def _page(rows: _Matches, request: SearchRequest, boundary: Boundary | None) -> 
     if not fetched:
         return _Page(rows=[], more=more)
     return _Page(
-        rows=[Row.of(values) for values in fetched],
+        rows=[Row(*values[:4]) for values in fetched],
         more=more,
-        head=boundary_of(fetched[0], request.sort, backwards=True),
-        tail=boundary_of(fetched[-1], request.sort, backwards=False),
+        head=boundary_of(fetched[0], backwards=True),
+        tail=boundary_of(fetched[-1], backwards=False),
     )
 
 

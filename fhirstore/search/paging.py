@@ -125,9 +125,9 @@ def after(boundary: Boundary, keys: tuple[SortKey, ...]) -> Q:
     return reduce(or_, branches)
 
 
-def boundary_of(row: dict[str, Any], keys: tuple[SortKey, ...], *, backwards: bool) -> Boundary:
-    values = tuple(row[f"_s{n}"] for n in range(len(keys)))
-    return Boundary(values=values, pk=row["pk"], backwards=backwards)
+def boundary_of(row: tuple[Any, ...], *, backwards: bool) -> Boundary:
+    """The boundary at a fetched row: (pk, resource_type, logical_id, text, sort values...)."""
+    return Boundary(values=tuple(row[4:]), pk=row[0], backwards=backwards)
 
 
 def _signature(keys: tuple[SortKey, ...], context: str) -> str:

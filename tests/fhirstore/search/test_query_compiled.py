@@ -75,7 +75,7 @@ def orm_ids(request: SearchRequest, scope: AccessScope, compartment=None, bounda
 def compiled_ids(request, scope, compartment=None, boundary=None):
     found = compiled.plan(request, scope, compartment)
     assert found is not None
-    return [row["logical_id"] for row in compiled.fetch(found, boundary, 100)]
+    return [row[2] for row in compiled.fetch(found, boundary, 100)]  # pk, type, id, text
 
 
 @pytest.mark.parametrize(("resource_type", "query"), SHAPES)
