@@ -81,6 +81,37 @@ def live_token(token_text: str) -> Any:
     return token
 
 
+def remembered_token(token_text: str) -> Any:
+    """The token this process has already assembled for `token_text`, unexpired by its own
+    clock, without asking the database; None when it is not remembered. The caller must then
+    check `liveness_condition` in a statement of its own before answering."""
+    token = _tokens.get(hashlib.sha256(token_text.encode()).hexdigest())
+    if token is None or token.expires <= timezone.now():
+        return None
+    return token
+
+
+def liveness_condition(token: Any) -> tuple[str, tuple[Any, ...]]:
+    """SQL true while `token`'s row still exists unchanged and unexpired (what `live_token`
+    checks), with its parameters, for a statement that does other work too."""
+    table = connection.ops.quote_name(get_access_token_model()._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    sql = (
+        f"EXISTS (SELECT 1 FROM {table} t WHERE t.token_checksum = %s AND t.id = %s"
+        " AND t.scope = %s AND COALESCE(t.user_id, 0) = %s"
+        " AND COALESCE(t.application_id, 0) = %s AND t.expires > %s)"
+    )
+    params = (
+        token.token_checksum,
+        token.pk,
+        token.scope,
+        token.user_id or 0,
+        token.application_id or 0,
+        now,
+    )
+    return sql, params
+
+
 def _first_sight(checksum: str, token_text: str) -> Any:
     token = _assemble(checksum)
     if token is None or token.token != token_text or token.expires <= timezone.now():

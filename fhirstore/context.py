@@ -7,6 +7,7 @@ command). The repository and the search engine consult it before any query runs;
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 
 def _no_filters() -> Mapping[str, tuple[str, ...]]:
@@ -15,6 +16,25 @@ def _no_filters() -> Mapping[str, tuple[str, ...]]:
 
 def _no_actions() -> Mapping[str, frozenset[str]]:
     return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A condition the caller's credentials must still meet when the store answers.
+
+    `sql` is a boolean SQL expression over `params` (access/ builds it: the bearer token's row
+    still exists, unchanged and unexpired). A read by id evaluates it in its own statement, saving
+    a round trip; `Repository.require_live` evaluates it alone. When false, `GuardFailed` is
+    raised, and the caller checks the credentials again the full way (they may be revoked, or
+    changed: narrowed scopes then apply).
+    """
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+class GuardFailed(Exception):
+    """The caller's credentials no longer meet their `Guard`; nothing was answered yet."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,8 @@ class AccessScope:
     # SMART v2 write letters per type ("*" for every type): "c" create, "u" update, "d" delete.
     # Empty: every writable type may be created, updated and deleted.
     write_actions: Mapping[str, frozenset[str]] = field(default_factory=_no_actions)
+    # Credentials not yet re-checked for this request: the store checks them before answering.
+    guard: Guard | None = None
 
     @property
     def unrestricted(self) -> bool:

@@ -5,15 +5,14 @@ or written, so no endpoint can forget them. https://hl7.org/fhir/R4/http.html
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 import jsonpatch
 from django.db import connection, transaction
 
 from fhirstore import compartment, fhirmodels, history, jsontext, writes
-from fhirstore.context import AccessScope
+from fhirstore.context import AccessScope, GuardFailed
+from fhirstore.current import CurrentRow, guard_holds, read_current, read_current_guarded
 from fhirstore.errors import (
     Forbidden,
     Gone,
@@ -23,7 +22,7 @@ from fhirstore.errors import (
     PreconditionFailed,
 )
 from fhirstore.models import Resource, ResourceVersion
-from fhirstore.stored import Stored, WriteResult, aware
+from fhirstore.stored import Stored, WriteResult
 
 T = TypeVar("T")
 
@@ -37,44 +36,6 @@ def _stored(row: "CurrentRow | Resource | ResourceVersion", method: str = "") ->
         row.deleted,
         row.text.encode(),
         method,
-    )
-
-
-_CURRENT_SQL = (
-    "SELECT id, resource_type, logical_id, version, last_updated, deleted, text, patients"
-    " FROM fhirstore_resource WHERE resource_type = %s AND logical_id = %s"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentRow:
-    """The current version of a resource as a read needs it (the columns of `_CURRENT_SQL`)."""
-
-    pk: int
-    resource_type: str
-    logical_id: str
-    version: int
-    last_updated: datetime
-    deleted: bool
-    text: str
-    patients: str
-
-    @property
-    def patient_ids(self) -> frozenset[str]:
-        return frozenset(self.patients.split())
-
-
-def _current(resource_type: str, logical_id: str) -> CurrentRow | None:
-    """The current row of (type, id), by its unique index. A plain cursor because this runs on
-    every read, and the ORM's model building costs more CPU than the database spends answering."""
-    with connection.cursor() as cursor:
-        cursor.execute(_CURRENT_SQL, [resource_type, logical_id])
-        found = cursor.fetchone()
-    if found is None:
-        return None
-    pk, found_type, found_id, version, updated, deleted, text, patients = found
-    return CurrentRow(
-        pk, found_type, found_id, version, aware(updated), bool(deleted), text, patients
     )
 
 
@@ -115,8 +76,26 @@ class Repository:
         self.scope = scope
         # Patients whose records single-resource reads touched, for the audit of this request.
         self.read_patients: frozenset[str] | None = None
+        # The caller's credentials await their check for this request (`AccessScope.guard`).
+        self._guard_pending = scope.guard is not None
 
     # --- access -----------------------------------------------------------------------------
+
+    def require_live(self) -> None:
+        """Check the caller's credentials now if no statement has yet (`AccessScope.guard`)."""
+        guard = self.scope.guard
+        if guard is not None and self._guard_pending:
+            if not guard_holds(guard):
+                raise GuardFailed()
+            self._guard_pending = False
+
+    def _current(self, resource_type: str, logical_id: str) -> CurrentRow | None:
+        guard = self.scope.guard
+        if guard is None or not self._guard_pending:
+            return read_current(resource_type, logical_id)
+        row = read_current_guarded(resource_type, logical_id, guard)
+        self._guard_pending = False
+        return row
 
     def _visible(self, row: "CurrentRow | Resource") -> bool:
         if self.scope.filters_for(row.resource_type):
@@ -165,7 +144,7 @@ class Repository:
     def read(self, *, resource_type: str, logical_id: str) -> Stored:
         """The current version; 404 when unknown or not visible, 410 when deleted."""
         self._check_read(resource_type)
-        row = _current(resource_type, logical_id)
+        row = self._current(resource_type, logical_id)
         if row is None or not self._visible(row):
             raise NotFound(f"{resource_type}/{logical_id} is not known")
         self.read_patients = (self.read_patients or frozenset()) | row.patient_ids
@@ -176,7 +155,7 @@ class Repository:
     def vread(self, *, resource_type: str, logical_id: str, version: str) -> Stored:
         """One version by number (https://hl7.org/fhir/R4/http.html#vread); 410 for a deletion."""
         self._check_read(resource_type)
-        row = _current(resource_type, logical_id)
+        row = self._current(resource_type, logical_id)
         if row is None or not self._visible(row) or not version.isdigit():
             raise NotFound(f"{resource_type}/{logical_id}/_history/{version} is not known")
         found = ResourceVersion.objects.filter(resource_id=row.pk, version=int(version)).first()

@@ -19,7 +19,7 @@ from access.ratelimit import api_limit_check
 from access.scopes import scope_for_request
 from api.fhir import auditing, negotiation
 from fhirstore import conf, jsontext, provenance
-from fhirstore.context import AccessScope
+from fhirstore.context import AccessScope, GuardFailed
 from fhirstore.errors import FhirError
 from fhirstore.outcome import error_doc, info_doc
 from fhirstore.repository import Repository
@@ -102,6 +102,7 @@ def _serve(
     kwargs: dict[str, Any],
     target: Target | None = None,
     negotiate: bool = True,
+    fused_read: bool = False,
 ) -> HttpResponse:
     """Run one view; `holder` receives the caller's repository so the request can be audited."""
     try:
@@ -124,24 +125,50 @@ def _serve(
                 code="throttled",
                 headers={"Retry-After": str(wait)},
             )
-        repo = Repository(scope=scope_for_request(request))
+        deferred = fused_read and request.method in ("GET", "HEAD")
+        repo = Repository(scope=scope_for_request(request, defer_check=deferred))
         holder.append(repo)
         if target is not None and auditing.reads_audit_events(request, target):
             audit_publish()
         if request.method in _WRITES:
             return _write_with_provenance(request, view, repo, args, kwargs)
+        if deferred:
+            try:
+                return _read_then_check(request, view, repo, args, kwargs)
+            except GuardFailed:  # revoked or changed: the full check decides (401, new scopes)
+                holder[0] = repo = Repository(scope=scope_for_request(request))
         return view(request, repo, *args, **kwargs)
     except FhirError as error:
         return error_response(request, error)
 
 
+def _read_then_check(
+    request: HttpRequest, view: View, repo: Repository, args: Any, kwargs: Any
+) -> HttpResponse:
+    """Run a read whose token check was deferred to the store; if the view never reached the
+    statement that runs the check, check now, before anything is answered."""
+    try:
+        response = view(request, repo, *args, **kwargs)
+    except FhirError:
+        repo.require_live()
+        raise
+    repo.require_live()
+    return response
+
+
 def fhir_view(
-    *, methods: tuple[str, ...], public: bool = False, negotiate: bool = True
+    *,
+    methods: tuple[str, ...],
+    public: bool = False,
+    negotiate: bool = True,
+    fused_read: bool = False,
 ) -> Callable[[View], View]:
     """Wrap a view: method (405), negotiation (406), access scope, FhirError → OperationOutcome.
 
     `negotiate=False` is for views that answer in another format (NDJSON files), which FHIR JSON
-    negotiation would refuse; their errors are still OperationOutcomes."""
+    negotiation would refuse; their errors are still OperationOutcomes. `fused_read=True` lets a
+    GET check the bearer token inside the store's read statement (`AccessScope.guard`); only for
+    views whose GET writes nothing, as the check may come after the view ran."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -150,7 +177,9 @@ def fhir_view(
                 return _serve(request, view, methods, None, args, kwargs)
             target = auditing.target_of(request)
             holder: list[Repository] = []
-            response = _serve(request, view, methods, holder, args, kwargs, target, negotiate)
+            response = _serve(
+                request, view, methods, holder, args, kwargs, target, negotiate, fused_read
+            )
             scope = holder[0].scope if holder else _NO_ACCESS
             target = auditing.with_location(target, response.get("Location", ""))
             if holder and holder[0].read_patients is not None:

@@ -68,7 +68,7 @@ def _delete(
 _INSTANCE = {"GET": _read, "HEAD": _read, "PUT": _update, "PATCH": _patch, "DELETE": _delete}
 
 
-@fhir_view(methods=("GET", "HEAD", "PUT", "PATCH", "DELETE"))
+@fhir_view(methods=("GET", "HEAD", "PUT", "PATCH", "DELETE"), fused_read=True)
 def instance(
     request: HttpRequest, repo: Repository, resource_type: str, logical_id: str
 ) -> HttpResponse:
@@ -76,7 +76,7 @@ def instance(
     return _INSTANCE[request.method or "GET"](request, repo, resource_type, logical_id)
 
 
-@fhir_view(methods=("GET", "HEAD"))
+@fhir_view(methods=("GET", "HEAD"), fused_read=True)
 def vread(
     request: HttpRequest, repo: Repository, resource_type: str, logical_id: str, version: str
 ) -> HttpResponse:

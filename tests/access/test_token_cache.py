@@ -39,10 +39,38 @@ def test_narrowed_scopes_apply_on_the_next_request(client, db):
     assert _get(client, token).status_code == 403
 
 
-def test_a_remembered_token_costs_one_query(client, db, django_assert_num_queries):
+def test_a_remembered_token_is_checked_inside_the_read(client, db, django_assert_num_queries):
     token = system_token_issue(client_name="feed", scope="system/*.*")
     _get(client, token)
 
-    # the liveness check, the read, the audit record
-    with django_assert_num_queries(3):
+    # the read with the token check in the same statement, the audit record
+    with django_assert_num_queries(2):
         assert _get(client, token).status_code == 404
+
+
+def test_a_revoked_token_gets_401_where_a_live_one_got_403(client, db):
+    token = system_token_issue(client_name="feed", scope="system/Observation.rs")
+    assert _get(client, token).status_code == 403  # Patient is outside its scopes
+
+    AccessToken.objects.filter(token=token).delete()
+
+    assert _get(client, token).status_code == 401
+
+
+def test_a_revoked_token_cannot_read_a_version(client, db):
+    token = system_token_issue(client_name="feed", scope="system/*.*")
+    auth = {"Authorization": f"Bearer {token}"}
+    created = client.post(
+        "/fhir/Patient",
+        b'{"resourceType":"Patient"}',
+        content_type="application/fhir+json",
+        headers=auth,
+    ).json()
+    path = f"/fhir/Patient/{created['id']}"
+    assert client.get(f"{path}/_history/1", headers=auth).status_code == 200
+    assert client.get(path, headers=auth).status_code == 200
+
+    AccessToken.objects.filter(token=token).delete()
+
+    assert client.get(f"{path}/_history/1", headers=auth).status_code == 401
+    assert client.get(path, headers=auth).status_code == 401
