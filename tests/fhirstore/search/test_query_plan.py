@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 
 from fhirstore.context import AccessScope
+from fhirstore.search import compiled
 from fhirstore.search.engine import matching_rows
 from fhirstore.search.paging import ordered
 from fhirstore.search.parse import parse_search
@@ -64,3 +65,30 @@ def test_date_sort_joins_one_sort_row_and_reads_no_resource_before_intersecting(
     # The sort value is a joined row, not a subquery evaluated per matched resource.
     assert "SubPlan" not in plan, plan
     assert "date:sort" in plan
+
+
+@pytest.mark.parametrize("params", QUERIES)
+def test_compiled_search_plan_uses_indexes(params, database_vendor, django_assert_num_queries):
+    patient("p1")
+    expected = observation(subject="Patient/p1")
+    observation(subject="Patient/p2")
+    request = parse_search(resource_type="Observation", params=params)
+    scope = AccessScope(patient_ids=frozenset({"p1"}))
+    found = compiled.plan(request, scope, None)
+    assert found is not None
+    with django_assert_num_queries(1):
+        assert [row[2] for row in compiled.fetch(found, None, request.count)] == [expected]
+    if database_vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + compiled.ids_sql(found)[0], compiled.ids_sql(found)[1])
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+    assert "Seq Scan" not in plan, plan
+
+
+@pytest.mark.postgres
+def test_token_statistics_know_a_code_implies_its_parameter():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT stxkind FROM pg_statistic_ext WHERE stxname = 'stoken_code_stats'")
+        assert cursor.fetchone() is not None
