@@ -19,4 +19,4 @@ RUN mkdir -p /app/var && chown app:app /app/var
 USER app
 
 EXPOSE 8000
-CMD ["gunicorn", "backend.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
+CMD ["gunicorn", "-c", "backend/gunicorn_conf.py", "backend.wsgi", "--bind", "0.0.0.0:8000"]

@@ -8,7 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
-WEB_WORKERS ?= 3
+WEB_WORKERS ?= 2
+WEB_THREADS ?= 4
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
@@ -70,8 +71,8 @@ run: migrate
 	@echo "  Database:       $(or $(DATABASE_URL),sqlite db.sqlite3)"
 	@echo "  Demo logins:    README.md, section \"Demo logins\""
 	@echo
-	$(RUN_ENV) exec $(BIN)/gunicorn backend.wsgi --bind $(HOST):$(PORT) --workers $(WEB_WORKERS) \
-		--timeout 120 --graceful-timeout 10
+	$(RUN_ENV) WEB_WORKERS=$(WEB_WORKERS) WEB_THREADS=$(WEB_THREADS) \
+		exec $(BIN)/gunicorn -c backend/gunicorn_conf.py backend.wsgi --bind $(HOST):$(PORT)
 
 worker: venv
 	$(BIN)/celery -A backend worker --loglevel INFO

@@ -61,7 +61,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=ours.DEFAULT_WORKERS, help="our gunicorn workers"
     )
-    parser.add_argument("--threads", type=int, default=1, help="our gunicorn threads per worker")
+    parser.add_argument(
+        "--threads", type=int, default=ours.DEFAULT_THREADS, help="our gunicorn threads per worker"
+    )
     parser.add_argument("--port", type=int, default=8000, help="our server's port")
     parser.add_argument("--peer-workers", type=int, default=2, help="the peer's uvicorn workers")
     parser.add_argument("--report", type=Path, default=None, help="Markdown output file")

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_WORKERS = 2 * (os.cpu_count() or 1) + 1
+DEFAULT_WORKERS = os.cpu_count() or 1  # as backend/gunicorn_conf.py: one per core, 4 threads each
+DEFAULT_THREADS = 4
 
 
 def environment(*, database: str) -> dict[str, str]:
@@ -97,7 +98,7 @@ def start(
     port: int = 8000,
     database: str = "bench",
     workers: int = DEFAULT_WORKERS,
-    threads: int = 1,
+    threads: int = DEFAULT_THREADS,
     fresh: bool = True,
     log_path: Path | None = None,
 ) -> Server:
@@ -110,18 +111,18 @@ def start(
     token = os.environ.get("FHIR_BENCH_TOKEN") or mint_token(env)
     argv = [
         str(GUNICORN),
+        "-c",
+        "backend/gunicorn_conf.py",
         "backend.wsgi",
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
         str(workers),
+        "--threads",
+        str(threads),
         "--timeout",
         "600",
-        "--graceful-timeout",
-        "10",
     ]
-    if threads > 1:
-        argv += ["--worker-class", "gthread", "--threads", str(threads)]
     proc = spawn(
         argv, env=env, cwd=ROOT, log_path=log_path or ROOT / "bench" / ".work" / "ours.log"
     )
@@ -141,7 +142,7 @@ def main() -> None:
     parser.add_argument("action", choices=["serve"])
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     parser.add_argument("--keep-data", action="store_true", help="don't recreate the database")
     parser.add_argument("--database", default="bench")
     args = parser.parse_args()

@@ -202,6 +202,8 @@ class Server:
             sys.executable,
             "-m",
             "gunicorn",
+            "-c",
+            "backend/gunicorn_conf.py",  # as in production: threaded workers, keep-alive
             "backend.wsgi",
             "--bind",
             f"127.0.0.1:{self.port}",
