@@ -47,16 +47,10 @@ def execute_search(
     context = cursor_context(request, compartment)
     boundary = decode_cursor(request.cursor, request.sort, context) if request.cursor else None
     page = _page(rows, request, boundary)
-    included = included_rows(
-        page=page.rows,
-        includes=request.includes,
-        revincludes=request.revincludes,
-        allowed=allowed_q(scope),
-    )
     return SearchResult(
         request=request,
         matches=page.rows,
-        included=included,
+        included=_included(request, scope, page.rows),
         total=_total(request, rows, page, boundary),
         next_cursor=_next_cursor(page, boundary, request, context),
         previous_cursor=_previous_cursor(page, boundary, request, context),
@@ -161,6 +155,18 @@ def cursor_context(request: SearchRequest, compartment: tuple[str, str] | None) 
     """What a cursor is bound to: the search it was issued for (type, compartment, criteria)."""
     criteria = sorted(f"{c.name}={c.raw}" for c in request.criteria)
     return f"{request.resource_type}|{request.types}|{compartment}|{criteria}"
+
+
+def _included(request: SearchRequest, scope: AccessScope, page: list[Row]) -> list[Row]:
+    """`_include`/`_revinclude` rows; without them, not even the access condition is built."""
+    if not (request.includes or request.revincludes):
+        return []
+    return included_rows(
+        page=page,
+        includes=request.includes,
+        revincludes=request.revincludes,
+        allowed=allowed_q(scope),
+    )
 
 
 @dataclass(frozen=True)
