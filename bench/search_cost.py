@@ -94,8 +94,12 @@ def _targets(args: list[str]) -> list[str]:
     return args
 
 
+def _system(request: Any, **kwargs: Any) -> Any:
+    return SYSTEM
+
+
 def main() -> None:
-    responses.scope_for_request = lambda request: SYSTEM
+    responses.scope_for_request = _system
     responses.audit_request = lambda **kwargs: None
     # Publishing pending audit records as AuditEvents (before a read that may return them, such
     # as $everything) is a write of its own, not the search's cost.
