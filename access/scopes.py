@@ -19,6 +19,7 @@ concern; a token that is unknown, expired or revoked is a 401.
 https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html
 """
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -248,11 +249,16 @@ def _system_scope(granted: list[ResourceScope], actor: str) -> AccessScope:
 
 def scope_for_token(token: Any) -> AccessScope:
     """The AccessScope a (valid) django-oauth-toolkit AccessToken grants."""
-    granted = parse_scopes(token.scope or "")
     client = f"client:{token.application.client_id}" if token.application else "client:unknown"
     if token.user is None:
-        return _system_scope(granted, client)
-    return _user_scope(token, granted, f"user:{token.user.pk} {client}")
+        return _system_scope_of(token.scope or "", client)
+    return _user_scope(token, parse_scopes(token.scope or ""), f"user:{token.user.pk} {client}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _system_scope_of(scope_text: str, actor: str) -> AccessScope:
+    """A system token's scope depends on its scope text and client only: worked out once."""
+    return _system_scope(parse_scopes(scope_text), actor)
 
 
 def scope_for_request(request: HttpRequest, *, defer_check: bool = False) -> AccessScope:

@@ -8,6 +8,7 @@ re-checks with one precompiled query that the row still exists and has not expir
 therefore takes effect on the next request, in every process.
 """
 
+import functools
 import hashlib
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -94,22 +95,19 @@ def remembered_token(token_text: str) -> Any:
 def liveness_condition(token: Any) -> tuple[str, tuple[Any, ...]]:
     """SQL true while `token`'s row still exists unchanged and unexpired (what `live_token`
     checks), with its parameters, for a statement that does other work too."""
-    table = connection.ops.quote_name(get_access_token_model()._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    sql = (
+    params = (token.token_checksum, token.pk, token.scope, token.user_id or 0)
+    return _liveness_sql(), (*params, token.application_id or 0, now)
+
+
+@functools.cache
+def _liveness_sql() -> str:
+    table = connection.ops.quote_name(get_access_token_model()._meta.db_table)
+    return (
         f"EXISTS (SELECT 1 FROM {table} t WHERE t.token_checksum = %s AND t.id = %s"
         " AND t.scope = %s AND COALESCE(t.user_id, 0) = %s"
         " AND COALESCE(t.application_id, 0) = %s AND t.expires > %s)"
     )
-    params = (
-        token.token_checksum,
-        token.pk,
-        token.scope,
-        token.user_id or 0,
-        token.application_id or 0,
-        now,
-    )
-    return sql, params
 
 
 def _first_sight(checksum: str, token_text: str) -> Any:
