@@ -6,6 +6,7 @@ so a crash at any point leaves either the whole write or nothing.
 https://hl7.org/fhir/R4/http.html#update
 """
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -35,12 +36,18 @@ def stamp(
     """`doc` with server-assigned id, meta.versionId and meta.lastUpdated, keeping key order."""
     meta = dict(doc.get("meta") or {})
     meta["versionId"] = str(version)
-    meta["lastUpdated"] = format_instant(moment)
+    meta["lastUpdated"] = _instant(moment)
     stamped: dict[str, Any] = {"resourceType": doc["resourceType"], "id": logical_id, "meta": meta}
     for key, value in doc.items():
         if key not in stamped:
             stamped[key] = value
     return stamped
+
+
+@functools.lru_cache(maxsize=16)
+def _instant(moment: datetime) -> str:
+    """`format_instant`, once per write time: a Bundle or an ingest batch shares one."""
+    return format_instant(moment)
 
 
 def prepare(

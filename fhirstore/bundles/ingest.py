@@ -13,6 +13,7 @@ first error (`atomic`). https://hl7.org/fhir/uv/bulkdata/ (ingest), https://hl7.
 """
 
 import multiprocessing
+import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -31,6 +32,7 @@ from fhirstore.models import Resource
 from fhirstore.repository import Repository, check_id, check_type
 
 BATCH = 500
+SWITCH_INTERVAL = 0.0005  # seconds; see _Checker._start
 
 
 @dataclass(frozen=True)
@@ -137,16 +139,16 @@ def check_lines(lines: list[tuple[int, bytes]], moment: datetime) -> list[Checke
 
 
 def _stored_ids(items: Iterable[Checked]) -> set[tuple[str, str]]:
-    """(type, id) of the client ids already taken (one query per type)."""
-    wanted: dict[str, set[str]] = {}
-    for item in items:
-        if item.keyed:
-            wanted.setdefault(item.new.resource_type, set()).add(item.new.logical_id)
-    found: set[tuple[str, str]] = set()
-    for resource_type, ids in wanted.items():
-        rows = Resource.objects.filter(resource_type=resource_type, logical_id__in=ids)
-        found.update((resource_type, i) for i in rows.values_list("logical_id", flat=True))
-    return found
+    """(type, id) of the client ids already taken, in one query (the index on (type, id)
+    serves both lists; the pairs are matched here)."""
+    wanted = {(item.new.resource_type, item.new.logical_id) for item in items if item.keyed}
+    if not wanted:
+        return set()
+    rows = Resource.objects.filter(
+        resource_type__in={kind for kind, _ in wanted},
+        logical_id__in={logical_id for _, logical_id in wanted},
+    ).values_list("resource_type", "logical_id")
+    return {pair for pair in rows if pair in wanted}
 
 
 def prepare_batch(*, repo: Repository, checked: list[Checked | LineError]) -> _Batch:
@@ -215,6 +217,7 @@ class _Checker:
         self.processes = processes if not multiprocessing.current_process().daemon else 0
         self.pool: Executor | None = None
         self.batches = 0
+        self.switch_interval: float | None = None
 
     @property
     def ahead(self) -> int:
@@ -233,6 +236,10 @@ class _Checker:
 
     def _start(self) -> Executor:
         if not self.processes:
+            # The writer waits on the database often and briefly; with the default 5 ms switch
+            # interval each wait would end waiting that long for the validating thread's GIL.
+            self.switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL)
             return ThreadPoolExecutor(1, thread_name_prefix="ingest-check")
         context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.processes, mp_context=context, initializer=django.setup)
@@ -240,6 +247,8 @@ class _Checker:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+        if self.switch_interval is not None:
+            sys.setswitchinterval(self.switch_interval)
 
 
 def _checked_batches(

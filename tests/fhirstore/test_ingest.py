@@ -4,6 +4,7 @@ cost of a batch in queries."""
 
 import io
 import json
+import sys
 
 import pytest
 
@@ -111,3 +112,12 @@ def test_a_batch_of_new_resources_costs_a_fixed_number_of_queries(django_assert_
         progress = ingest(lines, size=50)
 
     assert progress.total == 50
+
+
+def test_validating_in_a_thread_leaves_the_switch_interval_as_it_was():
+    before = sys.getswitchinterval()
+
+    progress = ingest(LINES, size=2)
+
+    assert progress.total == 3
+    assert sys.getswitchinterval() == before
