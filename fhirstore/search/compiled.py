@@ -17,6 +17,7 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 from django.db.models import Field, Model, Q
 from django.utils.dateparse import parse_datetime
@@ -154,6 +155,8 @@ def _allowed_sql(scope: AccessScope, resource_type: str) -> Sql:
     readable whole)."""
     if scope.patient_ids is None or resource_type in scope.open_types:
         return "", []
+    if not scope.patient_ids:
+        return "1 = 0", []  # no patients: nothing (and `IN ()` is no SQL on PostgreSQL)
     patients = sorted(scope.patient_ids)
     marks = ", ".join(["%s"] * len(patients))
     sql = (
@@ -231,7 +234,10 @@ def _lookup_sql(child: Any, model: type[Model], alias: str) -> Sql | None:
     lookup = lookup or "exact"
     if lookup not in (*_LOOKUPS, "in") or "__" in lookup:
         return None
-    column = model._meta.get_field(name)
+    try:
+        column = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
     if not isinstance(column, Field):
         return None
     lhs = connection.ops.lookup_cast(lookup, column.get_internal_type()) % (

@@ -101,6 +101,14 @@ def test_compartment_search_and_open_types(records):
     assert compiled_ids(request, ALICE) == ["o2", "o0"]
 
 
+def test_a_caller_with_no_patients_finds_nothing(records, django_assert_num_queries):
+    nobody = AccessScope(patient_ids=frozenset(), actor="Practitioner/nobody")
+    request = request_of("Observation", "code=29463-7")
+    assert compiled_ids(request, nobody) == orm_ids(request, nobody) == []
+    with django_assert_num_queries(1):
+        assert search("Observation", "_total=accurate", scope=nobody).total == 0
+
+
 def test_keyset_pages_match_the_orm_both_ways(records):
     first = search("Observation", "_sort=-date&_count=2")
     request = request_of("Observation", "_sort=-date&_count=2")
