@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from access.conf import access_settings
 
@@ -146,15 +146,14 @@ def stop() -> None:
 
 
 def _insert(rows: list[tuple[Any, ...]]) -> None:
-    """One INSERT of `rows`, committed without waiting for its WAL flush (as before)."""
+    """One INSERT of `rows`, in a transaction whose commit need not wait for its WAL flush."""
     row_sql = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
     values = [value for row in rows for value in row]
-    # Alone, the INSERT is its own transaction and need not wait for its WAL flush; inside a
-    # caller's transaction, SET LOCAL would change that transaction's commit too.
-    sql = "" if connection.in_atomic_block else "SET LOCAL synchronous_commit TO OFF; "
-    sql += _insert_prefix()
-    with connection.cursor() as cursor:
-        cursor.execute(sql + ", ".join([row_sql] * len(rows)), values)
+    outermost = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        if outermost:  # inside a caller's transaction this would change that commit too
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        cursor.execute(_insert_prefix() + ", ".join([row_sql] * len(rows)), values)
 
 
 def _insert_prefix() -> str:
