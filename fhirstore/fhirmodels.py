@@ -186,7 +186,7 @@ class _ValidElements:
     `LARGEST` bytes of JSON; larger ones rarely recur).
     """
 
-    LIMIT = 5_000  # about 10 MB; 20,000 held 40 MB for 84% hits instead of 80%
+    LIMIT = 10_000  # about 20 MB; 5,000: 80% hits and +8% CPU, 20,000: 84% and 40 MB
     LARGEST = 2_000
 
     def __init__(self, validate: Any) -> None:
