@@ -4,8 +4,8 @@ compartment (the patient included), plus the resources they refer to that belong
 
 `_since` keeps resources updated at or after an instant, `_type` limits the types, `_count` pages
 (keyset on the row id, with signed cursors as in search); without `_count` everything comes in
-one streamed Bundle with flat memory (rows are iterated in chunks). Referenced resources come on
-the first page, as `include` entries. https://hl7.org/fhir/R4/operation-patient-everything.html
+one streamed Bundle with bounded memory (rows are read CHUNK at a time). Referenced resources
+come on the first page, as `include` entries. https://hl7.org/fhir/R4/operation-patient-everything.html
 """
 
 from collections.abc import Iterator
@@ -27,7 +27,8 @@ from fhirstore.search.result import ROW_FIELDS, Row, SearchResult
 from fhirstore.search.result_params import CURSOR, parse_count, parse_types
 from fhirstore.search.values import parse_date_range
 
-CHUNK = 500
+# Rows read per query while streaming: most compartments fit in one, and memory stays bounded.
+CHUNK = 2000
 
 
 def everything_chunks(
@@ -115,6 +116,19 @@ def _targets_of(members: QuerySet) -> RawSQL:
     return RawSQL(sql, params, output_field=BooleanField())
 
 
+def _chunks(rows: QuerySet) -> Iterator[Row]:
+    """`rows` (ordered by pk) CHUNK at a time, each chunk one plain query after the last pk
+    seen. A server-side cursor would hold the connection's place for the whole response and,
+    outside a transaction (WITH HOLD), make PostgreSQL copy every row before the first FETCH."""
+    last = 0
+    while True:
+        chunk = list(rows.filter(pk__gt=last).values_list(*ROW_FIELDS)[:CHUNK])
+        yield from (Row(*values) for values in chunk)
+        if len(chunk) < CHUNK:
+            return
+        last = chunk[-1][0]
+
+
 def _stream(
     rows: QuerySet,
     members: QuerySet,
@@ -132,7 +146,7 @@ def _stream(
         rows = rows.filter(pk__gt=boundary.pk)
     included = _referenced(members, scope, options) if boundary is None else []
     if count is None:
-        matches = (Row.of(v) for v in rows.values(*ROW_FIELDS).iterator(chunk_size=CHUNK))
+        matches = _chunks(rows)
         result = SearchResult(request=request, included=included)
         return searchset_chunks(result=result, base_url=base_url, path=path, matches=matches)
     page = [Row.of(v) for v in rows.values(*ROW_FIELDS)[: count + 1]]

@@ -47,6 +47,17 @@ def test_compartment_and_referenced_resources(world, django_assert_num_queries):
     ]
 
 
+def test_streamed_rows_come_a_chunk_per_query_each_once(
+    world, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr("fhirstore.operations.everything.CHUNK", 2)
+    with django_assert_num_queries(5):  # patient check, referenced, rows 1-2, 3-4, none left
+        bundle = everything("ann")
+    matches = [e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "match"]
+    assert sorted(matches) == ["a0", "a1", "a2", "ann"]
+    assert len(matches) == len(set(matches))
+
+
 def test_type_and_since(world):
     assert entries(everything("ann", [("_type", "Patient")])) == ["Patient/ann"]
     assert "entry" not in everything("ann", [("_since", "2999-01-01")])
