@@ -8,6 +8,7 @@ time zone are taken as UTC (the spec leaves it to the server). Unreadable values
 the resource was validated on write, so they can only be unusual, never client errors here.
 """
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,8 +36,12 @@ def rows(items: list[Item]) -> list[tuple[Any, ...]]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def date_range(text: str) -> DateRange | None:
-    """The inclusive UTC range of a FHIR date/dateTime/instant, or None if it is not one."""
+    """The inclusive UTC range of a FHIR date/dateTime/instant, or None if it is not one.
+
+    Remembered: a Bundle's resources share their lastUpdated, and most of their dates recur
+    (an encounter's observations are all taken at its start)."""
     match = _DATE.fullmatch(text.strip())
     if match is None:
         return None
