@@ -11,6 +11,12 @@ def _client(client, token):
     return client
 
 
+def _streamed(response):
+    import json
+
+    return json.loads(b"".join(response.streaming_content))
+
+
 def _post(client, body):
     import json
 
@@ -88,6 +94,22 @@ def test_patient_log_is_searchable_as_fhir_audit_events(client, db):
     assert "create" in subtypes
     event = bundle["entry"][0]["resource"]
     assert any(a["who"].get("display") == "gp-system" for a in event["agent"])
+
+
+def test_everything_serves_published_events_and_publishes_only_when_asked_for_them(client, db):
+    from access.models import AuditWatermark
+
+    fhir = _client(client, system_token_issue(client_name="gp-system", scope="system/*.*"))
+    patient = _post(fhir, {"resourceType": "Patient", "name": [{"family": "Ng"}]}).json()
+    everything = f"/fhir/Patient/{patient['id']}/$everything"
+
+    plain = _streamed(fhir.get(everything))
+    assert not AuditWatermark.objects.exists()  # nothing published inside the request
+    asked = _streamed(fhir.get(f"{everything}?_type=Patient,AuditEvent"))
+
+    assert "AuditEvent" not in [e["resource"]["resourceType"] for e in plain["entry"]]
+    types = sorted(e["resource"]["resourceType"] for e in asked["entry"])
+    assert types == ["AuditEvent", "AuditEvent", "Patient"]  # the create and that first call
 
 
 def test_publishing_twice_does_not_duplicate_events(client, db):
