@@ -5,9 +5,9 @@ extracts element values and the parameter type's module (`types/<type>.py`) turn
 rows. Composite parameters index each component's values as ordinary rows with param
 "<code>$<n>" and a `group_no` shared by the components of one element (see
 `fhirstore/models/index.py`). Rows are written with one multi-row INSERT per table that has
-rows (chunked under the database's parameter limit; batches use COPY on PostgreSQL). The
-repository calls this inside its write transaction, so rows always describe the current,
-non-deleted version.
+rows (chunked under the database's parameter limit; batches, and one resource with many rows,
+use COPY on PostgreSQL). The repository calls this inside its write transaction, so rows always
+describe the current, non-deleted version.
 """
 
 import sqlite3
