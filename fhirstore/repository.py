@@ -89,6 +89,10 @@ class Repository:
                 raise GuardFailed()
             self._guard_pending = False
 
+    def credentials_held(self) -> None:
+        """A statement run for this caller (a search page) has checked its `AccessScope.guard`."""
+        self._guard_pending = False
+
     def _current(self, resource_type: str, logical_id: str) -> CurrentRow | None:
         guard = self.scope.guard
         if guard is None or not self._guard_pending:

@@ -125,10 +125,11 @@ def _serve(
                 code="throttled",
                 headers={"Retry-After": str(wait)},
             )
-        deferred = fused_read and request.method in ("GET", "HEAD")
+        publishes = target is not None and auditing.reads_audit_events(request, target)
+        deferred = fused_read and request.method in ("GET", "HEAD") and not publishes
         repo = Repository(scope=scope_for_request(request, defer_check=deferred))
         holder.append(repo)
-        if target is not None and auditing.reads_audit_events(request, target):
+        if publishes:
             audit_publish()
         if request.method in _WRITES:
             return _write_with_provenance(request, view, repo, args, kwargs)
@@ -167,8 +168,9 @@ def fhir_view(
 
     `negotiate=False` is for views that answer in another format (NDJSON files), which FHIR JSON
     negotiation would refuse; their errors are still OperationOutcomes. `fused_read=True` lets a
-    GET check the bearer token inside the store's read statement (`AccessScope.guard`); only for
-    views whose GET writes nothing, as the check may come after the view ran."""
+    GET check the bearer token inside the store's first statement (`AccessScope.guard`: a read
+    by id, a search page); only for views whose GET writes nothing, as the check may come after
+    the view ran."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)

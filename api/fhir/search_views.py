@@ -54,6 +54,8 @@ def _run(
         resource_type=resource_type, params=search_params(request), strict=strict(request)
     )
     result = execute_search(request=parsed, scope=repo.scope, compartment=compartment)
+    if result.guard_held:
+        repo.credentials_held()
     return respond(request, searchset_bytes(result=result, base_url=base_url(), path=path))
 
 
@@ -79,7 +81,7 @@ def search_system_post(request: HttpRequest, repo: Repository) -> HttpResponse:
     return _run(request, repo, None, "")
 
 
-@fhir_view(methods=("GET", "HEAD"))
+@fhir_view(methods=("GET", "HEAD"), fused_read=True)
 def compartment_search(
     request: HttpRequest, repo: Repository, logical_id: str, target_type: str
 ) -> HttpResponse:

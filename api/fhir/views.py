@@ -140,7 +140,7 @@ _TYPE = {
 }
 
 
-@fhir_view(methods=("GET", "HEAD", "POST", "PUT", "DELETE"))
+@fhir_view(methods=("GET", "HEAD", "POST", "PUT", "DELETE"), fused_read=True)
 def type_level(request: HttpRequest, repo: Repository, resource_type: str) -> HttpResponse:
     """create, conditional update/delete and search on `[type]`."""
     check_type(resource_type)

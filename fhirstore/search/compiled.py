@@ -50,6 +50,8 @@ class Plan:
     joins: Sql = ("", [])
     keys: tuple[Sql, ...] = ()
     sort: tuple[SortKey, ...] = field(default=())
+    # The caller's credentials are checked in `where` (AccessScope.guard): a row proves them.
+    guarded: bool = False
 
 
 def plan(
@@ -67,7 +69,15 @@ def plan(
         return None
     parts = [('NOT r."deleted" AND r."resource_type" = %s', [types[0]])]
     parts += [_allowed_sql(scope, types[0]), _compartment_sql(compartment, types[0]), criteria]
-    return Plan(where=_joined(parts, " AND "), joins=sort[0], keys=sort[1], sort=request.sort)
+    if scope.guard is not None:
+        parts.append((scope.guard.sql, list(scope.guard.params)))
+    return Plan(
+        where=_joined(parts, " AND "),
+        joins=sort[0],
+        keys=sort[1],
+        sort=request.sort,
+        guarded=scope.guard is not None,
+    )
 
 
 def count(found: Plan) -> int:

@@ -54,6 +54,7 @@ def execute_search(
         total=_total(request, rows, page, boundary),
         next_cursor=_next_cursor(page, boundary, request, context),
         previous_cursor=_previous_cursor(page, boundary, request, context),
+        guard_held=bool(page.rows) and isinstance(rows, _Compiled) and rows.plan.guarded,
     )
 
 

@@ -39,3 +39,5 @@ class SearchResult:
     total: int | None = None
     next_cursor: str | None = None
     previous_cursor: str | None = None
+    # Rows came from a statement that also checked the caller's credentials (AccessScope.guard).
+    guard_held: bool = False

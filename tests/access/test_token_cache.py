@@ -74,3 +74,58 @@ def test_a_revoked_token_cannot_read_a_version(client, db):
 
     assert client.get(f"{path}/_history/1", headers=auth).status_code == 401
     assert client.get(path, headers=auth).status_code == 401
+
+
+def test_a_search_checks_a_remembered_token_in_its_page_query(
+    client, db, django_assert_num_queries
+):
+    token = system_token_issue(client_name="feed", scope="system/*.*")
+    auth = {"Authorization": f"Bearer {token}"}
+    client.post(
+        "/fhir/Patient",
+        b'{"resourceType":"Patient","gender":"female"}',
+        content_type="application/fhir+json",
+        headers=auth,
+    )
+    assert client.get("/fhir/Patient?gender=female", headers=auth).status_code == 200
+
+    # the page with the token check in its WHERE clause, the audit record
+    with django_assert_num_queries(2):
+        found = client.get("/fhir/Patient?gender=female", headers=auth)
+
+    assert len(found.json()["entry"]) == 1
+
+
+def test_a_revoked_token_gets_401_from_a_search_with_or_without_matches(client, db):
+    token = system_token_issue(client_name="feed", scope="system/*.*")
+    auth = {"Authorization": f"Bearer {token}"}
+    client.post(
+        "/fhir/Patient",
+        b'{"resourceType":"Patient","gender":"female"}',
+        content_type="application/fhir+json",
+        headers=auth,
+    )
+    assert client.get("/fhir/Patient?gender=female", headers=auth).status_code == 200
+
+    AccessToken.objects.filter(token=token).delete()
+
+    assert client.get("/fhir/Patient?gender=female", headers=auth).status_code == 401
+    assert client.get("/fhir/Patient?gender=male", headers=auth).status_code == 401
+    assert client.get("/fhir/Patient/x/Observation", headers=auth).status_code == 401
+
+
+def test_narrowed_scopes_apply_to_the_next_search(client, db):
+    token = system_token_issue(client_name="feed", scope="system/*.*")
+    auth = {"Authorization": f"Bearer {token}"}
+    client.post(
+        "/fhir/Patient",
+        b'{"resourceType":"Patient"}',
+        content_type="application/fhir+json",
+        headers=auth,
+    )
+    assert client.get("/fhir/Patient", headers=auth).status_code == 200
+
+    AccessToken.objects.filter(token=token).update(scope="system/Observation.rs")
+
+    assert client.get("/fhir/Patient", headers=auth).status_code == 403
+    assert client.get("/fhir/Observation", headers=auth).status_code == 200
