@@ -87,8 +87,7 @@ class CompartmentMember(models.Model):
         ]
         indexes = [
             models.Index(fields=["patient_id", "resource_type"], name="compartment_patient_type"),
-            models.Index(fields=["resource"], name="compartment_resource"),
-        ]
+        ]  # `resource` has the foreign key's own index
 
     def __str__(self) -> str:
         return f"Patient/{self.patient_id} ∋ {self.resource_type} #{self.resource_id}"
