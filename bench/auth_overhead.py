@@ -39,7 +39,7 @@ from fhirstore.context import SYSTEM  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", "3000"))
 REAL = (responses.scope_for_request, responses.audit_request)
-SKIPPED: tuple[Any, Any] = (lambda request: SYSTEM, lambda **kwargs: None)
+SKIPPED: tuple[Any, Any] = (lambda request, **kwargs: SYSTEM, lambda **kwargs: None)
 
 
 def _environ(path: str, token: str) -> dict[str, Any]:
