@@ -76,9 +76,8 @@ def test_a_revoked_token_cannot_read_a_version(client, db):
     assert client.get(path, headers=auth).status_code == 401
 
 
-def test_a_search_checks_a_remembered_token_in_its_page_query(
-    client, db, django_assert_num_queries
-):
+def _remembered_with_a_patient(client) -> tuple[str, dict[str, str]]:
+    """A token whose process remembers it (one search done), and one female Patient."""
     token = system_token_issue(client_name="feed", scope="system/*.*")
     auth = {"Authorization": f"Bearer {token}"}
     client.post(
@@ -88,6 +87,13 @@ def test_a_search_checks_a_remembered_token_in_its_page_query(
         headers=auth,
     )
     assert client.get("/fhir/Patient?gender=female", headers=auth).status_code == 200
+    return token, auth
+
+
+def test_a_search_checks_a_remembered_token_in_its_page_query(
+    client, db, django_assert_num_queries
+):
+    _token, auth = _remembered_with_a_patient(client)
 
     # the page with the token check in its WHERE clause, the audit record
     with django_assert_num_queries(2):
@@ -97,15 +103,7 @@ def test_a_search_checks_a_remembered_token_in_its_page_query(
 
 
 def test_a_revoked_token_gets_401_from_a_search_with_or_without_matches(client, db):
-    token = system_token_issue(client_name="feed", scope="system/*.*")
-    auth = {"Authorization": f"Bearer {token}"}
-    client.post(
-        "/fhir/Patient",
-        b'{"resourceType":"Patient","gender":"female"}',
-        content_type="application/fhir+json",
-        headers=auth,
-    )
-    assert client.get("/fhir/Patient?gender=female", headers=auth).status_code == 200
+    token, auth = _remembered_with_a_patient(client)
 
     AccessToken.objects.filter(token=token).delete()
 
@@ -115,15 +113,7 @@ def test_a_revoked_token_gets_401_from_a_search_with_or_without_matches(client, 
 
 
 def test_narrowed_scopes_apply_to_the_next_search(client, db):
-    token = system_token_issue(client_name="feed", scope="system/*.*")
-    auth = {"Authorization": f"Bearer {token}"}
-    client.post(
-        "/fhir/Patient",
-        b'{"resourceType":"Patient"}',
-        content_type="application/fhir+json",
-        headers=auth,
-    )
-    assert client.get("/fhir/Patient", headers=auth).status_code == 200
+    token, auth = _remembered_with_a_patient(client)
 
     AccessToken.objects.filter(token=token).update(scope="system/Observation.rs")
 
