@@ -3,7 +3,7 @@ end-to-end tests and the benchmarks: `gunicorn -c backend/gunicorn_conf.py backe
 
 Threaded workers with keep-alive: a client's connection serves many requests, and while one
 thread waits on PostgreSQL another serves. Side by side on the 2-core benchmark machine, 2 workers
-of 4 threads served 1.5-3x the reads per second of 5 single-threaded workers (bench/RESULTS.md).
+of 4 threads served 1.5-4x the reads per second of 5 single-threaded workers (bench/RESULTS.md).
 """
 
 import os
