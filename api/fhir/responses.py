@@ -5,7 +5,7 @@ scope, and turns any FhirError into an OperationOutcome with its status.
 """
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -192,6 +192,21 @@ def fhir_view(
         return csrf_exempt(wrapped)
 
     return decorate
+
+
+def coalesced(chunks: Iterable[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
+    """The pieces of a streamed body joined into about `size` bytes each: one socket write per
+    piece instead of one per Bundle entry, and never more than `size` (plus one entry) held."""
+    held: list[bytes] = []
+    length = 0
+    for chunk in chunks:
+        held.append(chunk)
+        length += len(chunk)
+        if length >= size:
+            yield b"".join(held)
+            held, length = [], 0
+    if held:
+        yield b"".join(held)
 
 
 NDJSON = "application/fhir+ndjson"

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import re_path
 
 from api.fhir import capability, negotiation
-from api.fhir.responses import base_url, fhir_view, respond
+from api.fhir.responses import base_url, coalesced, fhir_view, respond
 from fhirstore.errors import InvalidRequest
 from fhirstore.operations.everything import everything_chunks
 from fhirstore.operations.lastn import lastn
@@ -104,7 +104,7 @@ def everything(
     if negotiation.pretty(request):
         return respond(request, b"".join(chunks))
     media = getattr(request, "fhir_media_type", negotiation.FHIR_JSON)
-    response = StreamingHttpResponse(chunks, content_type=f"{media}; charset=utf-8")
+    response = StreamingHttpResponse(coalesced(chunks), content_type=f"{media}; charset=utf-8")
     response["Cache-Control"] = "no-store"
     # fhir_view's View type says HttpResponse; Django serves a streaming response just the same.
     return response  # type: ignore[return-value]
