@@ -132,12 +132,3 @@ def test_layers_contract_names_every_top_level_package():
     named = set(re.findall(r"[a-z_]+", " ".join(layers)))
 
     assert app_packages() <= named
-
-
-@pytest.mark.postgres
-def test_postgresql_sessions_run_without_parallel_workers(db):
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW max_parallel_workers_per_gather")
-        assert cursor.fetchone()[0] == "0"
