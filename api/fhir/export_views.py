@@ -14,8 +14,14 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import re_path
 
 from api.fhir import capability, negotiation
-from api.fhir.responses import base_url, fhir_view, ndjson_response, respond
-from fhirstore import jsontext
+from api.fhir.responses import (
+    base_url,
+    fhir_view,
+    job_in_progress,
+    manifest_response,
+    ndjson_response,
+    respond,
+)
 from fhirstore.context import AccessScope
 from fhirstore.errors import FhirError, InvalidRequest
 from fhirstore.operations.export.params import parameters_pairs, parse_export_params
@@ -31,7 +37,6 @@ from integrations.selectors import (
 from integrations.services import KickOff, export_cancel, export_cleanup, export_kickoff
 from integrations.tasks import export_redispatch_if_stale
 
-RETRY_AFTER_SECONDS = "2"
 ID = r"(?P<logical_id>[A-Za-z0-9\-\.]{1,64})"
 JOB = r"(?P<job_id>[0-9a-fA-F\-]{32,36})"
 _NO_ACCESS = AccessScope(readable=frozenset(), writable=frozenset(), actor="anonymous")
@@ -103,13 +108,10 @@ def export_status(request: HttpRequest, repo: Repository, job_id: str) -> HttpRe
         return respond(request, info_doc(f"Export job {job_id} cancelled and deleted"), status=202)
     if job.status in (ExportStatus.ACCEPTED, ExportStatus.RUNNING):
         export_redispatch_if_stale(job=job)
-        headers = {"X-Progress": export_progress(job), "Retry-After": RETRY_AFTER_SECONDS}
-        return respond(request, None, status=202, headers=headers)
+        return job_in_progress(request, export_progress(job))
     if job.status == ExportStatus.FAILED:
         raise FhirError(job.error or "The export failed", http_status=500, code="exception")
-    manifest = export_manifest(job=job, base_url=base_url())
-    response = HttpResponse(jsontext.dumps(dict(manifest)), content_type="application/json")
-    response["Cache-Control"] = "no-store"
+    response = manifest_response(dict(export_manifest(job=job, base_url=base_url())))
     if job.expires is not None:
         response["Expires"] = job.expires.strftime("%a, %d %b %Y %H:%M:%S GMT")
     return response

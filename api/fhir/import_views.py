@@ -11,8 +11,14 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import re_path
 
 from api.fhir import capability, negotiation
-from api.fhir.responses import base_url, fhir_view, ndjson_response, respond
-from fhirstore import jsontext
+from api.fhir.responses import (
+    base_url,
+    fhir_view,
+    job_in_progress,
+    manifest_response,
+    ndjson_response,
+    respond,
+)
 from fhirstore.context import AccessScope
 from fhirstore.errors import FhirError, InvalidRequest
 from fhirstore.outcome import info_doc
@@ -29,7 +35,6 @@ from integrations.importing import (
 )
 
 JOB = r"(?P<job_id>[0-9a-fA-F\-]{32,36})"
-RETRY_AFTER_SECONDS = "2"
 _NO_ACCESS = AccessScope(readable=frozenset(), writable=frozenset(), actor="anonymous")
 
 
@@ -54,14 +59,10 @@ def import_status(request: HttpRequest, repo: Repository, job_id: str) -> HttpRe
     job = import_job_for(job_id=job_id, scope=repo.scope)
     if job.status in (ImportStatus.ACCEPTED, ImportStatus.RUNNING):
         import_redispatch_if_stale(job=job)
-        headers = {"X-Progress": import_progress(job), "Retry-After": RETRY_AFTER_SECONDS}
-        return respond(request, None, status=202, headers=headers)
+        return job_in_progress(request, import_progress(job))
     if job.status == ImportStatus.FAILED:
         raise FhirError(job.error or "The import failed", http_status=500, code="exception")
-    manifest = import_manifest(job=job, base_url=base_url())
-    response = HttpResponse(jsontext.dumps(manifest), content_type="application/json")
-    response["Cache-Control"] = "no-store"
-    return response
+    return manifest_response(import_manifest(job=job, base_url=base_url()))
 
 
 @fhir_view(methods=("GET",), negotiate=False)

@@ -209,6 +209,23 @@ def coalesced(chunks: Iterable[bytes], size: int = 64 * 1024) -> Iterator[bytes]
         yield b"".join(held)
 
 
+# Bulk Data status polls (https://hl7.org/fhir/uv/bulkdata/export.html#bulk-data-status-request).
+RETRY_AFTER_SECONDS = "2"
+
+
+def job_in_progress(request: HttpRequest, progress: str) -> HttpResponse:
+    """202 while an export or import job runs, with its progress and when to poll again."""
+    headers = {"X-Progress": progress, "Retry-After": RETRY_AFTER_SECONDS}
+    return respond(request, None, status=202, headers=headers)
+
+
+def manifest_response(manifest: dict[str, Any]) -> HttpResponse:
+    """A finished job's manifest: plain JSON (not a FHIR resource), never cached."""
+    response = HttpResponse(jsontext.dumps(manifest), content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 NDJSON = "application/fhir+ndjson"
 
 
