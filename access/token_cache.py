@@ -19,6 +19,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from oauth2_provider.models import get_access_token_model
 
+from fhirstore.prepared import prepared_cursor
+
 _MAX_ENTRIES = 2048
 _tokens: "OrderedDict[str, Any]" = OrderedDict()
 
@@ -26,7 +28,7 @@ _tokens: "OrderedDict[str, Any]" = OrderedDict()
 def _live_row(checksum: str) -> tuple[Any, ...] | None:
     """(id, expires, scope, user id, application id) of the token row, or None."""
     table = connection.ops.quote_name(get_access_token_model()._meta.db_table)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"SELECT id, expires, scope, user_id, application_id FROM {table}"
             " WHERE token_checksum = %s",

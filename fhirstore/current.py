@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
-
 from fhirstore.context import Guard, GuardFailed
+from fhirstore.prepared import prepared_cursor
 from fhirstore.stored import aware
 
 _COLUMNS = (
@@ -46,7 +45,7 @@ class CurrentRow:
 
 def read_current(resource_type: str, logical_id: str) -> CurrentRow | None:
     """The current row of (type, id), by its unique index."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_PLAIN_SQL, [resource_type, logical_id])
         found = cursor.fetchone()
     return _row(found)
@@ -54,7 +53,7 @@ def read_current(resource_type: str, logical_id: str) -> CurrentRow | None:
 
 def read_current_guarded(resource_type: str, logical_id: str, guard: Guard) -> CurrentRow | None:
     """As `read_current`, checking `guard` in the same statement; GuardFailed when false."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _GUARDED_SQL.format(guard=guard.sql), [*guard.params, resource_type, logical_id]
         )
@@ -65,7 +64,7 @@ def read_current_guarded(resource_type: str, logical_id: str, guard: Guard) -> C
 
 
 def guard_holds(guard: Guard) -> bool:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(f"SELECT ({guard.sql})", list(guard.params))
         return bool(cursor.fetchone()[0])
 

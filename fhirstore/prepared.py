@@ -1,0 +1,59 @@
+"""Cursors for the store's hottest fixed statements, parsed and planned once per connection.
+
+Django binds parameters on the client and leaves psycopg's prepared statements off, so
+PostgreSQL parses and plans every statement it receives. For a read by id that costs more
+than the read itself: 180 µs of server CPU per statement bound on the client, against 66 µs
+prepared (bench/RESULTS.md, "prepared statements"). `prepared_cursor()` gives a Django cursor
+(`connection.execute_wrappers` still see it) whose statements psycopg prepares on first use and
+keeps per connection; while queries are logged (DEBUG, tests counting queries) it is a plain one,
+as the log cannot show a prepared statement's text. Only statements whose text is fixed go through
+it: each distinct text takes a slot of psycopg's per-connection cache of prepared statements.
+
+Transaction-mode connection poolers older than PgBouncer 1.21 cannot carry prepared
+statements; `DATABASE_PREPARED_STATEMENTS=0` turns them off.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import connection
+
+
+def _enabled() -> bool:
+    return connection.vendor == "postgresql" and getattr(
+        settings, "DATABASE_PREPARED_STATEMENTS", True
+    )
+
+
+# Django's own cursors bind on the client and are never prepared; this threshold keeps any other
+# server-binding cursor from preparing statements it was not asked to.
+_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """psycopg's server-binding cursor, asked to prepare every statement it runs."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        kwargs["prepare"] = True
+        return super().execute(query, params, **kwargs)
+
+
+@contextmanager
+def prepared_cursor() -> Iterator[Any]:
+    """A cursor of the default connection; on PostgreSQL its statements are prepared."""
+    if not _enabled() or connection.queries_logged:  # the query log wants the statement text
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        if connection.connection.prepare_threshold is None:  # Django's "never"
+            connection.connection.prepare_threshold = _ONLY_WHEN_ASKED
+        raw: Any = _PreparingCursor(connection.connection)
+    connection.validate_thread_sharing()
+    with connection.make_cursor(raw) as cursor:
+        yield cursor
