@@ -19,4 +19,4 @@ RUN mkdir -p /app/var && chown app:app /app/var
 USER app
 
 EXPOSE 8000
-CMD ["gunicorn", "-c", "backend/gunicorn_conf.py", "backend.wsgi", "--bind", "0.0.0.0:8000"]
+CMD ["python", "-m", "backend.serve", "--host", "0.0.0.0", "--port", "8000"]

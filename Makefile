@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 WEB_WORKERS ?= 2
-WEB_THREADS ?= 4
+WEB_THREADS ?= 2
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
@@ -72,7 +72,7 @@ run: migrate
 	@echo "  Demo logins:    README.md, section \"Demo logins\""
 	@echo
 	$(RUN_ENV) WEB_WORKERS=$(WEB_WORKERS) WEB_THREADS=$(WEB_THREADS) \
-		exec $(BIN)/gunicorn -c backend/gunicorn_conf.py backend.wsgi --bind $(HOST):$(PORT)
+		exec $(BIN)/python -m backend.serve --host $(HOST) --port $(PORT)
 
 worker: venv
 	$(BIN)/celery -A backend worker --loglevel INFO

@@ -22,8 +22,8 @@ from access.conf import access_settings
 
 
 def client_address(request: HttpRequest) -> str:
-    """The caller's address. Behind the TLS proxy (BEHIND_TLS_PROXY), the proxy sets REMOTE_ADDR
-    for gunicorn via its forwarded-allow-ips; we never trust a client-supplied X-Forwarded-For."""
+    """The caller's address: the peer of the connection. A client-supplied X-Forwarded-For is
+    never trusted, so behind a proxy this is the proxy's address (README, BEHIND_TLS_PROXY)."""
     return str(request.META.get("REMOTE_ADDR", "unknown"))
 
 

@@ -1,5 +1,6 @@
-"""WSGI entry point for gunicorn and other WSGI servers."""
+"""WSGI entry point for granian (`backend/serve.py`) and other WSGI servers."""
 
+import gc
 import os
 
 import django
@@ -7,6 +8,12 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 django.setup(set_prefix=False)
 
-from backend.handlers import SiteHandler  # noqa: E402  (needs the apps loaded)
+from django.urls import get_resolver  # noqa: E402  (needs the apps loaded)
+
+from backend.handlers import SiteHandler  # noqa: E402
 
 application = SiteHandler()
+_views = get_resolver().url_patterns  # import every view now, not while the first request waits
+# What is loaded by now lives as long as the process: keep it out of the garbage collector's
+# full collections, which otherwise walk it all and stall requests for tens of milliseconds.
+gc.freeze()

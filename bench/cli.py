@@ -59,10 +59,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--load-clients", type=int, default=4)
     parser.add_argument("--ingest-patients", type=int, default=50)
     parser.add_argument(
-        "--workers", type=int, default=ours.DEFAULT_WORKERS, help="our gunicorn workers"
+        "--workers", type=int, default=ours.DEFAULT_WORKERS, help="our server's worker processes"
     )
     parser.add_argument(
-        "--threads", type=int, default=ours.DEFAULT_THREADS, help="our gunicorn threads per worker"
+        "--threads", type=int, default=ours.DEFAULT_THREADS, help="our server's threads per worker"
     )
     parser.add_argument("--port", type=int, default=8000, help="our server's port")
     parser.add_argument("--peer-workers", type=int, default=2, help="the peer's uvicorn workers")
@@ -249,7 +249,7 @@ def finish(
     command = "bench/run " + shlex.join(sys.argv[1:])
     notes = [
         *notes,
-        f"ours: gunicorn, {args.workers} workers x {args.threads} threads, DEBUG=0, "
+        f"ours: granian, {args.workers} workers x {args.threads} threads, DEBUG=0, "
         f"PostgreSQL; peer: sekmet-fhir {peer.PEER_PACKAGE.split('==')[1]}, uvicorn, "
         f"{args.peer_workers} workers, SQLite, strict validation",
         f"medians of {args.runs} runs; wrk {args.seconds}s after {args.warmup}s warm-up, "

@@ -1,4 +1,4 @@
-"""Bulk Data $export benchmark: the real server (gunicorn), one Celery worker on Redis, PostgreSQL.
+"""Bulk Data $export benchmark: the real server (granian), one Celery worker on Redis, PostgreSQL.
 
 The store is filled by cloning the seed Synthea patients (fresh uuids, the same resource shapes
 and sizes as a real load) straight into the resource and compartment tables with COPY: an export
@@ -234,10 +234,11 @@ def main() -> None:
     )
     web = spawn(
         [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "backend.wsgi",
-            "--bind",
-            f"127.0.0.1:{PORT}",
+            str(ROOT / ".venv/bin/python"),
+            "-m",
+            "backend.serve",
+            "--port",
+            str(PORT),
             "--workers",
             "2",
         ],

@@ -1,9 +1,9 @@
-"""Our server as it runs in production: gunicorn, DEBUG off, PostgreSQL, a real bearer token.
+"""Our server as it runs in production: granian, DEBUG off, PostgreSQL, a real bearer token.
 
 `start()` recreates the `bench` database, migrates it, mints a `system/*.*` token with
-`manage.py issue_token` (a backend-services grant, as an integrator holds), and starts gunicorn
-with `backend.wsgi`. Nothing in the project is changed for the benchmark. Run alone:
-`python -m bench.ours serve` (prints the token; Ctrl-C stops it).
+`manage.py issue_token` (a backend-services grant, as an integrator holds), and starts the
+web process as `make run` does (`python -m backend.serve`). Nothing in the project is changed
+for the benchmark. Run alone: `python -m bench.ours serve` (prints the token; Ctrl-C stops it).
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from bench.procs import Server, spawn, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_WORKERS = os.cpu_count() or 1  # as backend/gunicorn_conf.py: one per core, 4 threads each
-DEFAULT_THREADS = 4
+DEFAULT_WORKERS = os.cpu_count() or 1  # as backend/serve.py: one per core, 2 threads each
+DEFAULT_THREADS = 2
 
 
 def environment(*, database: str) -> dict[str, str]:
@@ -102,7 +101,7 @@ def start(
     fresh: bool = True,
     log_path: Path | None = None,
 ) -> Server:
-    """Start gunicorn on `port` against `database` (recreated when `fresh`) and wait for it."""
+    """Start the server on `port` against `database` (recreated when `fresh`) and wait for it."""
     env = environment(database=database)
     env["FHIR_BASE_URL"] = f"http://127.0.0.1:{port}/fhir"
     if fresh:
@@ -110,18 +109,15 @@ def start(
         migrate(env)
     token = os.environ.get("FHIR_BENCH_TOKEN") or mint_token(env)
     argv = [
-        str(GUNICORN),
-        "-c",
-        "backend/gunicorn_conf.py",
-        "backend.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
+        str(PYTHON),
+        "-m",
+        "backend.serve",
+        "--port",
+        str(port),
         "--workers",
         str(workers),
         "--threads",
         str(threads),
-        "--timeout",
-        "600",
     ]
     proc = spawn(
         argv, env=env, cwd=ROOT, log_path=log_path or ROOT / "bench" / ".work" / "ours.log"

@@ -91,7 +91,7 @@ def responsive(server: Server, *, within: float) -> bool:
 
 
 def children_of(pid: int) -> list[int]:
-    """Direct children of `pid`, read from /proc (gunicorn workers of a master)."""
+    """Direct children of `pid`, read from /proc (the web server's worker processes)."""
     kids: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         try:

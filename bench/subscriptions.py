@@ -1,6 +1,6 @@
 """Change-notification latency under load: a Subscription, 50 writes/s, a receiver on 127.0.0.1.
 
-Starts our server as in production (gunicorn on PostgreSQL, tasks on a Celery worker through
+Starts our server as in production (granian on PostgreSQL, tasks on a Celery worker through
 Redis; DEBUG on only so that the loopback receiver is an allowed endpoint), subscribes a receiver
 to `Observation?code=8867-4` with the resource as payload, then creates matching Observations at
 a steady rate from a few client threads. Latency is the receiver's clock at delivery minus the

@@ -80,7 +80,7 @@ def test_compose_has_the_production_services():
     services = compose()["services"]
 
     assert {"postgres", "redis", "web", "worker", "beat", "migrate"} <= set(services)
-    assert "gunicorn -c backend/gunicorn_conf.py backend.wsgi" in services["web"]["command"]
+    assert "python -m backend.serve --host 0.0.0.0 --port 8000" in services["web"]["command"]
     assert services["worker"]["command"][:4] == ["celery", "-A", "backend", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "backend", "beat"]
 

@@ -1,4 +1,4 @@
-"""Fixtures that start the real server (gunicorn, DEBUG off, its own database) for tests/e2e.
+"""Fixtures that start the real server (granian, DEBUG off, its own database) for tests/e2e.
 
 Tests here talk HTTP (and plain SQL for checks), never Django's test database, so they need no
 `db` fixture and run under pytest-xdist: each worker builds its own template database and its

@@ -1,4 +1,5 @@
-"""The real server for end-to-end tests: gunicorn on a database of its own, run as in production.
+"""The real server for end-to-end tests: granian (backend/serve.py) on a database of its own,
+run as in production.
 
 A test session migrates one template database and issues a system token into it with the
 operator commands (`manage.py migrate`, `manage.py issue_token`); every server then gets a fresh
@@ -179,7 +180,7 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A gunicorn master and its workers, in a process group of their own so they die together."""
+    """A granian main process and its workers, in a process group that dies together."""
 
     database: Database
     token: str
@@ -197,22 +198,15 @@ class Server:
         return {"Authorization": f"Bearer {self.token}"}
 
     def start(self) -> None:
-        """Start gunicorn and return once /fhir/metadata answers 200."""
+        """Start the server and return once /fhir/metadata answers 200."""
         command = [
             sys.executable,
             "-m",
-            "gunicorn",
-            "-c",
-            "backend/gunicorn_conf.py",  # as in production: threaded workers, keep-alive
-            "backend.wsgi",
-            "--bind",
-            f"127.0.0.1:{self.port}",
+            "backend.serve",  # as in production: granian, worker processes, keep-alive
+            "--port",
+            str(self.port),
             "--workers",
             str(self.workers),
-            "--timeout",
-            "60",
-            "--graceful-timeout",
-            "5",
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -231,13 +225,13 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}"
+                    f"the server exited with {self.process.returncode}:\n{self.log_tail()}"
                 )
             with contextlib.suppress(requests.RequestException):
                 if requests.get(f"{self.base_url}/metadata", timeout=2).status_code == 200:
                     return
             time.sleep(0.05)
-        raise RuntimeError(f"gunicorn was not ready in {READY_TIMEOUT_S} s:\n{self.log_tail()}")
+        raise RuntimeError(f"the server was not ready in {READY_TIMEOUT_S} s:\n{self.log_tail()}")
 
     def kill(self) -> None:
         """SIGKILL master and workers at once: no graceful shutdown, no atexit, no rollback."""
@@ -279,7 +273,7 @@ class ServerPool:
             database=database or self.databases.fresh(),
             token=self.databases.token,
             workers=workers,
-            log_path=self.log_dir / f"gunicorn-{len(self.servers)}.log",
+            log_path=self.log_dir / f"server-{len(self.servers)}.log",
         )
         self.servers.append(server)
         server.start()

@@ -1,4 +1,4 @@
-"""Bulk Data $export end to end: the real server (gunicorn) and real Celery workers on Redis.
+"""Bulk Data $export end to end: the real server (granian) and real Celery workers on Redis.
 
 The server and its workers share a database, a Redis database of their own (an empty one picked
 for the session) and an export folder. Data are written straight into the store tables with

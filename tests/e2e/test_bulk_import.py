@@ -1,4 +1,4 @@
-"""`$import` end to end: the real server (gunicorn) and a real Celery worker on Redis load an
+"""`$import` end to end: the real server (granian) and a real Celery worker on Redis load an
 NDJSON file from the import folder; the client polls the status URL and reads the error file.
 """
 

@@ -1,6 +1,6 @@
 """Nothing lost under concurrency: 50 clients racing on one resource against the real server.
 
-The server runs as in production (gunicorn, 4 threaded workers, DEBUG off). Every client starts at
+The server runs as in production (granian, 4 worker processes, DEBUG off). Every client starts at
 same barrier, so requests really overlap in the workers and the database. On PostgreSQL the store
 relies on row locks and advisory locks; on SQLite writers are serialised by BEGIN IMMEDIATE. The
 guarantees must hold on both: https://hl7.org/fhir/R4/http.html#concurrency

@@ -1,4 +1,4 @@
-"""The real server (gunicorn, DEBUG off) driven over HTTP by fhirpy, a FHIR client from PyPI.
+"""The real server (granian, DEBUG off) driven over HTTP by fhirpy, a FHIR client from PyPI.
 
 What a client sees: create, read, vread, update, patch, delete, history, search, conditional writes
 and a transaction, plus the error answers (404, 410, 412, invalid content), always OperationOutcome.

@@ -1,4 +1,4 @@
-"""Change notifications end to end: the real server (gunicorn), a real Celery worker on Redis, and
+"""Change notifications end to end: the real server (granian), a real Celery worker on Redis, and
 a real receiver on 127.0.0.1 (the server runs with DEBUG on so that a loopback endpoint is
 allowed; everything else is as in production).
 
