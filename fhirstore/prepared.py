@@ -19,13 +19,12 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 
-def _enabled() -> bool:
-    return connection.vendor == "postgresql" and getattr(
-        settings, "DATABASE_PREPARED_STATEMENTS", True
-    )
+def _enabled(db: BaseDatabaseWrapper) -> bool:
+    return db.vendor == "postgresql" and getattr(settings, "DATABASE_PREPARED_STATEMENTS", True)
 
 
 # Django's own cursors bind on the client and are never prepared; this threshold keeps any other
@@ -44,16 +43,17 @@ class _PreparingCursor(psycopg.Cursor):
 @contextmanager
 def prepared_cursor() -> Iterator[Any]:
     """A cursor of the default connection; on PostgreSQL its statements are prepared."""
-    if not _enabled() or connection.queries_logged:  # the query log wants the statement text
-        with connection.cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]  # one lookup: each `connection.x` costs a context-local one
+    if not _enabled(db) or db.queries_logged:  # the query log wants the statement text
+        with db.cursor() as cursor:
             yield cursor
         return
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        if connection.connection.prepare_threshold is None:  # Django's "never"
-            connection.connection.prepare_threshold = _ONLY_WHEN_ASKED
-        raw: Any = _PreparingCursor(connection.connection)
-    connection.validate_thread_sharing()
-    with connection.make_cursor(raw) as cursor:
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    raw_connection = db.connection
+    if raw_connection.prepare_threshold is None:  # Django's "never"
+        raw_connection.prepare_threshold = _ONLY_WHEN_ASKED
+    raw: Any = _PreparingCursor(raw_connection)
+    db.validate_thread_sharing()
+    with db.make_cursor(raw) as cursor:
         yield cursor
