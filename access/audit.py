@@ -45,13 +45,37 @@ def _outcome(status: int) -> str:
     return "4" if status < 500 else "8"
 
 
+@dataclass(frozen=True)
+class Call:
+    """What an audit record says about the request itself, whatever served it."""
+
+    method: str
+    path: str
+    query: str  # without secrets
+    query_patients: frozenset[str]  # patients the query names
+    purpose: str  # X-Purpose-Of-Use
+    address: str
+    token: Any  # the access token (django-oauth-toolkit), or None
+
+    @classmethod
+    def of(cls, request: HttpRequest) -> "Call":
+        return cls(
+            method=request.method or "",
+            path=request.path,
+            query=_clean_query(request),
+            query_patients=frozenset(_query_patients(request)),
+            purpose=request.headers.get("X-Purpose-Of-Use", ""),
+            address=request.META.get("REMOTE_ADDR") or "",
+            token=getattr(request, "access_token", None),
+        )
+
+
 def _clean_query(request: HttpRequest) -> str:
     pairs = [f"{key}={value}" for key, value in request.GET.items() if key not in _SECRET_PARAMS]
     return "&".join(pairs)[:2000]
 
 
-def _who(request: HttpRequest, scope: AccessScope) -> dict[str, str]:
-    token: Any = getattr(request, "access_token", None)
+def _who(token: Any, scope: AccessScope) -> dict[str, str]:
     if token is None:
         return {"actor": scope.actor}
     application = token.application
@@ -85,7 +109,7 @@ def _query_patients(request: HttpRequest) -> set[str]:
     return {p for p in found if p and "/" not in p}
 
 
-def _patients(request: HttpRequest, scope: AccessScope, target: Target) -> list[str]:
+def _patients(call: Call, scope: AccessScope, target: Target) -> list[str]:
     found: set[str] = set()
     if target.compartment_patient:
         found.add(target.compartment_patient)
@@ -95,38 +119,43 @@ def _patients(request: HttpRequest, scope: AccessScope, target: Target) -> list[
         found |= target.known_patients
     elif target.resource_type and target.logical_id:
         found |= patients_of_targets([(target.resource_type, target.logical_id)])
-    found |= _query_patients(request)
+    found |= call.query_patients
     if scope.patient_ids is not None:
         found = (found & scope.patient_ids) or set(scope.patient_ids)
     return sorted(found)[:50]
 
 
 def audit_request(*, request: HttpRequest, scope: AccessScope, status: int, target: Target) -> None:
-    """Record one request: one row per patient concerned (or one row).
+    """Record one request: one row per patient concerned (or one row)."""
+    audit_call(Call.of(request), scope=scope, status=status, target=target)
+
+
+def audit_call(call: Call, *, scope: AccessScope, status: int, target: Target) -> None:
+    """`audit_request` for a request described by `call`.
 
     On PostgreSQL outside a transaction the rows join the next batch (`access.audit_buffer`);
     inside one (a test, a management command) or on SQLite they are inserted at once."""
-    who = _who(request, scope)
+    who = _who(call.token, scope)
     shared = (
         uuid.uuid4(),
         datetime.now(UTC),
-        _ACTIONS.get(request.method or "GET", "E"),
+        _ACTIONS.get(call.method or "GET", "E"),
         target.interaction,
         _outcome(status),
         status,
-        (request.method or "")[:8],
-        request.path[:500],
-        _clean_query(request),
+        call.method[:8],
+        call.path[:500],
+        call.query,
         who.get("actor", ""),
         who.get("actor_name", ""),
         who.get("client_id", ""),
         who.get("client_name", ""),
         who.get("on_behalf_of", ""),
-        request.headers.get("X-Purpose-Of-Use", "")[:40],
-        (request.META.get("REMOTE_ADDR") or "")[:64],
+        call.purpose[:40],
+        call.address[:64],
         f"{target.resource_type}/{target.logical_id}"[:200] if target.logical_id else "",
     )
-    rows = [(shared[0], patient, *shared[1:]) for patient in _patients(request, scope, target)]
+    rows = [(shared[0], patient, *shared[1:]) for patient in _patients(call, scope, target)]
     rows = rows or [(shared[0], "", *shared[1:])]
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         audit_buffer.record(rows)

@@ -108,12 +108,15 @@ def rate_limited(
 def api_limit_check(request: HttpRequest) -> int | None:
     """Count an API request against its token's and its address's limits.
 
-    Returns None when within both, else the seconds to wait. The token is hashed before it is
-    used as a cache key, so no token reaches the cache.
-    """
+    Returns None when within both, else the seconds to wait."""
+    return api_limit_wait(client_address(request), request.headers.get("Authorization", ""))
+
+
+def api_limit_wait(address: str, header: str) -> int | None:
+    """`api_limit_check` for a request from `address` with Authorization `header`. The token is
+    hashed before it is used as a cache key, so no token reaches the cache."""
     limits = access_settings()
-    checks = [("api-addr", client_address(request), limits["API_RATE_PER_MINUTE_PER_ADDRESS"])]
-    header = request.headers.get("Authorization", "")
+    checks = [("api-addr", address, limits["API_RATE_PER_MINUTE_PER_ADDRESS"])]
     if header:
         digest = hashlib.sha256(header.encode()).hexdigest()[:32]
         checks.append(("api-token", digest, limits["API_RATE_PER_MINUTE_PER_TOKEN"]))

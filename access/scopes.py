@@ -273,17 +273,23 @@ def scope_for_request(request: HttpRequest, *, defer_check: bool = False) -> Acc
         if settings.DEBUG and conf.open_access_in_debug():
             return SYSTEM
         raise _unauthorised("A bearer token is required")
-    token = remembered_token(token_text) if defer_check else None
-    guard = None
-    if token is not None:
-        guard = Guard(*liveness_condition(token))
-    else:
-        token = live_token(token_text)
+    if defer_check and (known := known_token_scope(token_text)) is not None:
+        request.access_token, scope = known  # type: ignore[attr-defined]  # read by access.audit
+        return scope
+    token = live_token(token_text)
     if token is None:
         raise _unauthorised(_DEAD_TOKEN)
     request.access_token = token  # type: ignore[attr-defined]  # read by access.audit
-    scope = scope_for_token(token)
-    return replace(scope, guard=guard) if guard is not None else scope
+    return scope_for_token(token)
+
+
+def known_token_scope(token_text: str) -> tuple[Any, AccessScope] | None:
+    """The token and its scope when this process already knows `token_text`, the token's check
+    left to the store as the scope's `guard` (see `scope_for_request`); None when unknown."""
+    token = remembered_token(token_text)
+    if token is None:
+        return None
+    return token, replace(scope_for_token(token), guard=Guard(*liveness_condition(token)))
 
 
 _DEAD_TOKEN = "The access token is unknown, expired or revoked"

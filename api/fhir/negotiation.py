@@ -38,7 +38,12 @@ def response_type(request: HttpRequest) -> str:
                 code="not-supported",
             )
         return chosen
-    accepted = _media_types(request.headers.get("Accept", ""))
+    return media_for_accept(request.headers.get("Accept", ""))
+
+
+def media_for_accept(accept: str) -> str:
+    """The media type to answer an `Accept` header with; 406 when none we speak is acceptable."""
+    accepted = _media_types(accept)
     if not accepted or any(t in ("*/*", "application/*", FHIR_JSON) for t in accepted):
         return FHIR_JSON
     if "application/json" in accepted or "text/json" in accepted:

@@ -82,6 +82,11 @@ def refresh_token_add(text: str) -> str:
     return f"r-{text}"
 
 
+def token_revoke(text: str) -> None:
+    """Revoke access token `text` as the OAuth server does: its row goes."""
+    get_access_token_model().objects.filter(token=text).delete()
+
+
 def token_live(text: str) -> bool:
     return get_access_token_model().objects.filter(token=text).exists()
 

@@ -1,0 +1,230 @@
+"""api.fhir.fast_read: a plain read by id answered without Django's request cycle, exactly as
+Django answers it, and every other request left to Django.
+
+Each request goes through the WSGI application (`backend.handlers.SiteHandler`) twice: with the
+direct path, and with it switched off. Status, headers (but Date) and body must be the same, and
+so must the audit rows each leaves.
+"""
+
+import io
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from access import audit_buffer, token_cache
+from access.models import AuditRecord
+from access.services import system_token_issue
+from api.fhir import fast_read
+from backend.handlers import SiteHandler
+from tests.access.personas import login, put, token, token_revoke
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+_AUDIT_FIELDS = (
+    "patient_id",
+    "action",
+    "interaction",
+    "outcome",
+    "status",
+    "method",
+    "path",
+    "query",
+    "actor",
+    "actor_name",
+    "client_id",
+    "client_name",
+    "on_behalf_of",
+    "purpose",
+    "address",
+    "entity",
+)
+
+
+@pytest.fixture(autouse=True)
+def _flusher_stopped_after() -> Any:
+    yield
+    audit_buffer.stop()  # its connection would keep the test database open
+
+
+def _environ(path: str, bearer: str, query: str = "", **headers: str) -> dict[str, Any]:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.1.2.3",
+        "HTTP_HOST": "testserver",
+        "HTTP_AUTHORIZATION": f"Bearer {bearer}",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": "http",
+    }
+    environ.update({f"HTTP_{name.upper()}": value for name, value in headers.items()})
+    return environ
+
+
+def _call(environ: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    body = b"".join(SiteHandler()(environ, start_response))
+    answer["headers"].pop("Date", None)
+    return answer["status"], answer["headers"], body
+
+
+def _audit_mark() -> int:
+    """Where the (append-only) audit log ends now."""
+    if connection.vendor == "postgresql":
+        audit_buffer.flush()
+    return AuditRecord.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def _audit_rows(after: int) -> list[tuple[Any, ...]]:
+    """The audit rows written after `after` (an `_audit_mark`)."""
+    if connection.vendor == "postgresql":
+        audit_buffer.flush()
+    rows = AuditRecord.objects.filter(pk__gt=after).order_by("recorded", "patient_id")
+    return list(rows.values_list(*_AUDIT_FIELDS))
+
+
+def _both_ways(environ: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The answer and audit rows with the direct path, then without it (tokens known alike)."""
+    _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})  # the process learns the token
+    mark = _audit_mark()
+    direct = _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})
+    direct_audit = _audit_rows(mark)
+    mark = _audit_mark()
+    with monkeypatch.context() as patch:
+        patch.setattr(fast_read, "serve", lambda environ, start_response: None)
+        django = _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})
+    return {
+        "direct": direct,
+        "django": django,
+        "direct_audit": direct_audit,
+        "django_audit": _audit_rows(mark),
+    }
+
+
+@pytest.fixture
+def world() -> dict[str, str]:
+    put({"resourceType": "Patient", "id": "ann", "name": [{"family": "Ann"}]})
+    put({"resourceType": "Patient", "id": "bob", "name": [{"family": "Bob"}]})
+    put(
+        {
+            "resourceType": "Observation",
+            "id": "ann-weight",
+            "status": "final",
+            "code": {"text": "weight"},
+            "subject": {"reference": "Patient/ann"},
+        }
+    )
+    put({"resourceType": "Practitioner", "id": "doc", "name": [{"family": "Doc"}]})
+    ann = login("ann", kind="patient", fhir_id="ann")
+    return {
+        "system": system_token_issue(client_name="fast-read", scope="system/*.*"),
+        "ann": token(ann, "patient/*.rs", patient_id="ann"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "headers"),
+    [
+        ("system", "/fhir/Observation/ann-weight", {}),
+        ("system", "/fhir/Patient/bob", {"ACCEPT": "application/json"}),
+        ("system", "/fhir/Patient/bob/", {"X_PURPOSE_OF_USE": "TREAT"}),
+        ("ann", "/fhir/Observation/ann-weight", {"ACCEPT": "application/fhir+json"}),
+        ("ann", "/fhir/Practitioner/doc", {}),
+    ],
+)
+def test_a_plain_read_is_answered_directly_and_as_django_answers_it(
+    world: dict[str, str], monkeypatch: pytest.MonkeyPatch, who: str, path: str, headers: Any
+) -> None:
+    environ = _environ(path, world[who], **headers)
+    seen = _both_ways(environ, monkeypatch)
+
+    assert seen["direct"][0] == "200 OK"
+    assert seen["direct"] == seen["django"]
+    assert seen["direct_audit"] == seen["django_audit"] != []
+    taken = fast_read.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None)
+    assert taken is not None
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "query", "headers"),
+    [
+        ("ann", "/fhir/Patient/bob", "", {}),  # another person's record: 404
+        ("system", "/fhir/Patient/nobody", "", {}),  # unknown: 404
+        ("system", "/fhir/Patient/bob", "_summary=true", {}),  # a query string
+        ("system", "/fhir/Patient/bob", "", {"ORIGIN": "https://app.example"}),  # CORS
+        ("system", "/fhir/Patient/bob", "", {"ACCEPT": "application/fhir+xml"}),  # 406
+        ("system", "/fhir/Bogus/x", "", {}),  # not a resource type
+        ("system", "/fhir/Patient/bob", "", {"HOST": "evil.example"}),  # host not allowed: 400
+    ],
+)
+def test_anything_else_is_left_to_django_and_answered_alike(
+    world: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    who: str,
+    path: str,
+    query: str,
+    headers: Any,
+) -> None:
+    environ = _environ(path, world[who], query, **headers)
+    seen = _both_ways(environ, monkeypatch)
+
+    assert seen["direct"] == seen["django"]
+    assert seen["direct_audit"] == seen["django_audit"]
+    taken = fast_read.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None)
+    assert taken is None
+
+
+def test_the_deleted_answer_gone_through_django(world: dict[str, str]) -> None:
+    from fhirstore.context import SYSTEM
+    from fhirstore.repository import Repository
+
+    Repository(scope=SYSTEM).delete(resource_type="Patient", logical_id="bob")
+    status, _headers, body = _call(_environ("/fhir/Patient/bob", world["system"]))
+
+    assert status.startswith("410")
+    assert b'"OperationOutcome"' in body
+
+
+def test_a_revoked_token_gets_401_and_nothing_is_read(world: dict[str, str]) -> None:
+    environ = _environ("/fhir/Observation/ann-weight", world["ann"])
+    assert _call(dict(environ))[0] == "200 OK"  # the process now knows the token
+    token_revoke(world["ann"])
+    mark = _audit_mark()
+
+    status, _headers, body = _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})
+
+    assert status.startswith("401")
+    assert b"ann-weight" not in body
+    assert [row[3] for row in _audit_rows(mark)] == ["4"]  # one record, of the refusal
+
+
+def test_a_token_the_process_has_not_seen_goes_through_django_first(
+    world: dict[str, str],
+) -> None:
+    token_cache.forget_all()
+    environ = _environ("/fhir/Patient/bob", world["system"])
+
+    assert fast_read.serve(dict(environ), lambda *a: None) is None
+    assert _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})[0] == "200 OK"
+    assert fast_read.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None)
+
+
+def test_over_the_rate_limit_django_answers_429(
+    world: dict[str, str], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environ = _environ("/fhir/Patient/bob", world["system"])
+    assert _call(dict(environ))[0] == "200 OK"
+    settings.ACCESS = {**settings.ACCESS, "API_RATE_PER_MINUTE_PER_TOKEN": 1}
+
+    status, headers, _body = _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})
+
+    assert status.startswith("429")
+    assert int(headers["Retry-After"]) >= 1
