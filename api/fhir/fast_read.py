@@ -5,8 +5,9 @@ general machinery cost a read by id more CPU than the read itself (bench/RESULTS
 path"). `serve` answers the plain form of that request from the WSGI environ with the pieces the
 view uses: the token cache and access scope with its guard (`access.scopes`), `Repository.read`,
 the rate limits, the audit record, and the same headers (Django's security middleware adds its
-own to every answer, here too). The request signals run as Django runs them, so database
-connections are recycled alike.
+own to every answer, here too). Database connections are recycled as Django's request signals
+recycle them (`close_old_connections` before and after); of their other receivers, none has
+anything to do here but clear DEBUG's query log, which is bounded anyway.
 
 Only the plain form is taken; `serve` returns None for anything else and Django serves it, as
 before: another method, a query string, an `Origin` (CORS), an `Accept` of anything but JSON, a
@@ -24,9 +25,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
-from django.core import signals
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
+from django.db import close_old_connections
 from django.http import HttpResponse
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
@@ -52,7 +53,7 @@ def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[by
     found = _PATH.fullmatch(environ.get("PATH_INFO", ""))
     if found is None or not _plain(environ) or not _routed_here(found[1]):
         return None
-    signals.request_started.send(sender=__name__, environ=environ)
+    close_old_connections()  # what Django's request signals do that matters here
     try:
         answer = _answer(environ, resource_type=found[1], logical_id=found[2])
     except (FhirError, GuardFailed, DisallowedHost):
@@ -61,7 +62,7 @@ def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[by
         logger.exception("direct read failed; passed to Django")
         answer = None
     finally:
-        signals.request_finished.send(sender=__name__)
+        close_old_connections()
     if answer is None:
         return None
     status, headers, body = answer
