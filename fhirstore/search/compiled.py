@@ -26,6 +26,7 @@ from django.utils.timezone import make_aware
 from fhirstore.context import AccessScope
 from fhirstore.models import CompartmentMember, Resource
 from fhirstore.models.index import MAX_DATE, MIN_DATE, SearchDate
+from fhirstore.prepared import prepared_cursor
 from fhirstore.search.criteria import index_table, row_param
 from fhirstore.search.indexer import SORT_SUFFIX
 from fhirstore.search.paging import Boundary
@@ -82,7 +83,7 @@ def plan(
 
 def count(found: Plan) -> int:
     """How many rows match (the ORM's `rows.count()`)."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(*count_sql(found))
         return int(cursor.fetchone()[0])
 
@@ -126,7 +127,7 @@ def fetch(found: Plan, boundary: Boundary | None, limit: int) -> list[tuple[Any,
     )
     params = [p for _, key_params in found.keys for p in key_params]
     params += found.joins[1] + where[1] + [limit]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planning costs these statements more than running them
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if connection.vendor == "sqlite" and keys:
