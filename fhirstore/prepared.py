@@ -6,8 +6,9 @@ than the read itself: 180 µs of server CPU per statement bound on the client, a
 prepared (bench/RESULTS.md, "prepared statements"). `prepared_cursor()` gives a Django cursor
 (`connection.execute_wrappers` still see it) whose statements psycopg prepares on first use and
 keeps per connection; while queries are logged (DEBUG, tests counting queries) it is a plain one,
-as the log cannot show a prepared statement's text. Only statements whose text is fixed go through
-it: each distinct text takes a slot of psycopg's per-connection cache of prepared statements.
+as the log cannot show a prepared statement's text. Only statements whose text repeats go through
+it (a read by id, the token check, the page query of each search shape): each distinct text takes
+a slot of psycopg's per-connection cache of prepared statements (the last 100 are kept).
 
 Transaction-mode connection poolers older than PgBouncer 1.21 cannot carry prepared
 statements; `DATABASE_PREPARED_STATEMENTS=0` turns them off.
