@@ -59,6 +59,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--load-clients", type=int, default=4)
     parser.add_argument("--ingest-patients", type=int, default=50)
     parser.add_argument(
+        "--ingest-warmup", type=int, default=10, help="patients posted untimed before ingest runs"
+    )
+    parser.add_argument(
         "--workers", type=int, default=ours.DEFAULT_WORKERS, help="our server's worker processes"
     )
     parser.add_argument(
@@ -138,6 +141,8 @@ def measure(
     for workload in [w for w in args.workloads.split(",") if w]:
         found = {s.name: Outcome(workload, s.name) for s in servers}
         outcomes.extend(found.values())
+        if workload == "ingest" and args.ingest_warmup:
+            warm_up_ingest(servers, args)
         for run in range(args.runs):
             bundles = (
                 ingest_bundles(patients=args.ingest_patients, seed=10_000 + run)
@@ -153,6 +158,16 @@ def measure(
                 )
                 servers[index] = settle(server, args, folder=folder)
     return outcomes
+
+
+def warm_up_ingest(servers: list[Server], args: argparse.Namespace) -> None:
+    """Post a few fresh patients to each server, not timed: as wrk's warm-up does for reads, so
+    that a freshly started server's first run does not carry its one-off warm-up (model
+    classes, validation caches) into the figures."""
+    bundles = ingest_bundles(patients=args.ingest_warmup, seed=9_000)
+    for server in servers:
+        run_ingest_workload(server, bundles, clients=args.load_clients)
+        print(f"  ingest warm-up on {server.name}: {args.ingest_warmup} patients", flush=True)
 
 
 def refresh_statistics(server: Server) -> None:
@@ -253,8 +268,8 @@ def finish(
         f"PostgreSQL; peer: sekmet-fhir {peer.PEER_PACKAGE.split('==')[1]}, uvicorn, "
         f"{args.peer_workers} workers, SQLite, strict validation",
         f"medians of {args.runs} runs; wrk {args.seconds}s after {args.warmup}s warm-up, "
-        f"2 threads, 16 connections; ingest: {args.ingest_patients} fresh patients per run, "
-        f"{args.load_clients} clients",
+        f"2 threads, 16 connections; ingest: {args.ingest_patients} fresh patients per run "
+        f"after {args.ingest_warmup} untimed, {args.load_clients} clients",
     ]
     dataset_text = (
         f"{manifest.patients:,} patients, {manifest.resources:,} resources (seed {manifest.seed})"
