@@ -1,8 +1,9 @@
 """The current version of one resource, read by (type, id) on every read by id.
 
-A plain cursor, because the ORM's query compiling and model building cost more CPU than the
-database spends answering. When the caller's credentials still await their per-request check
-(`AccessScope.guard`), the check rides in the same statement: one round trip instead of two.
+Straight SQL through `prepared.first_row`, because the ORM's query compiling and model building
+(and on PostgreSQL even psycopg's cursor) cost more CPU than the database spends answering.
+When the caller's credentials still await their per-request check (`AccessScope.guard`), the
+check rides in the same statement: one round trip instead of two.
 """
 
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from fhirstore.context import Guard, GuardFailed
-from fhirstore.prepared import prepared_cursor
+from fhirstore.prepared import first_row, prepared_cursor
 from fhirstore.stored import aware
 
 _COLUMNS = (
@@ -45,22 +46,19 @@ class CurrentRow:
 
 def read_current(resource_type: str, logical_id: str) -> CurrentRow | None:
     """The current row of (type, id), by its unique index."""
-    with prepared_cursor() as cursor:
-        cursor.execute(_PLAIN_SQL, [resource_type, logical_id])
-        found = cursor.fetchone()
-    return _row(found)
+    return _row(first_row(_PLAIN_SQL, [resource_type, logical_id]))
 
 
 def read_current_guarded(resource_type: str, logical_id: str, guard: Guard) -> CurrentRow | None:
     """As `read_current`, checking `guard` in the same statement; GuardFailed when false."""
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            _GUARDED_SQL.format(guard=guard.sql), [*guard.params, resource_type, logical_id]
-        )
-        live, *found = cursor.fetchone()
-    if not live:
+    found = first_row(
+        _GUARDED_SQL.format(guard=guard.sql), [*guard.params, resource_type, logical_id]
+    )
+    assert found is not None  # the statement always gives one row
+    live, *columns = found
+    if not _flag(live):
         raise GuardFailed()
-    return _row(found if found[0] is not None else None)
+    return _row(columns if columns[0] is not None else None)
 
 
 def guard_holds(guard: Guard) -> bool:
@@ -70,9 +68,15 @@ def guard_holds(guard: Guard) -> bool:
 
 
 def _row(found: "tuple[Any, ...] | list[Any] | None") -> CurrentRow | None:
+    """A row as `first_row` gives it: typed by the driver, or as PostgreSQL's text."""
     if found is None:
         return None
     pk, found_type, found_id, version, updated, deleted, text, patients = found
     return CurrentRow(
-        pk, found_type, found_id, version, aware(updated), bool(deleted), text, patients
+        int(pk), found_type, found_id, int(version), aware(updated), _flag(deleted), text, patients
     )
+
+
+def _flag(value: Any) -> bool:
+    """A boolean column: True/False, 1/0 (SQLite) or "t"/"f" (PostgreSQL's text)."""
+    return value == "t" if isinstance(value, str) else bool(value)

@@ -14,14 +14,17 @@ Transaction-mode connection poolers older than PgBouncer 1.21 cannot carry prepa
 statements; `DATABASE_PREPARED_STATEMENTS=0` turns them off.
 """
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from psycopg import pq
 
 
 def _enabled(db: BaseDatabaseWrapper) -> bool:
@@ -58,3 +61,77 @@ def prepared_cursor() -> Iterator[Any]:
     db.validate_thread_sharing()
     with db.make_cursor(raw) as cursor:
         yield cursor
+
+
+def first_row(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The first row of `sql` (placeholders `%s`), for the hottest single-row reads.
+
+    On PostgreSQL outside a transaction it runs as a prepared statement straight through libpq,
+    its values coming back as text (None for NULL): psycopg's cursor costs a read by id about
+    100 µs of CPU more than the call itself (bench/RESULTS.md). Elsewhere (SQLite, inside a
+    transaction, queries logged, prepared statements off) it runs through an ordinary cursor and
+    the values come typed by the driver; callers accept both."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if not _enabled(db) or db.queries_logged or db.in_atomic_block:
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+            return tuple(cursor.fetchone() or ()) or None
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    raw = db.connection
+    name = _statement(raw, sql)
+    result = raw.pgconn.exec_prepared(name, [_text(value) for value in params])
+    if result.status != pq.ExecStatus.TUPLES_OK:
+        _statements(raw).pop(sql, None)  # prepared again next time (it may have been dropped)
+        db.errors_occurred = True
+        message = (result.error_message or raw.pgconn.error_message).decode(errors="replace")
+        raise DatabaseError(message.strip() or "the prepared statement failed")
+    if not result.ntuples:
+        return None
+    return tuple(_value(result.get_value(0, column)) for column in range(result.nfields))
+
+
+_prepared: "weakref.WeakKeyDictionary[Any, dict[str, bytes]]" = weakref.WeakKeyDictionary()
+
+
+def _statements(raw: Any) -> dict[str, bytes]:
+    return _prepared.setdefault(raw, {})
+
+
+def _statement(raw: Any, sql: str) -> bytes:
+    """The name `sql` is prepared under on connection `raw`, preparing it on first use."""
+    statements = _statements(raw)
+    name = statements.get(sql)
+    if name is None:
+        name = f"fhirstore_{len(statements)}".encode()
+        result = raw.pgconn.prepare(name, _numbered(sql).encode())
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise DatabaseError(result.error_message.decode(errors="replace").strip())
+        statements[sql] = name
+    return name
+
+
+def _numbered(sql: str) -> str:
+    """`%s` placeholders as PostgreSQL's `$1, $2, ...`."""
+    parts = sql.split("%s")
+    if any("%" in part for part in parts):
+        raise ValueError("first_row takes only %s placeholders")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
+
+def _text(value: Any) -> bytes | None:
+    """A parameter in PostgreSQL's text format."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return b"t" if value else b"f"
+    if isinstance(value, str | int):
+        return str(value).encode()
+    if isinstance(value, datetime):
+        return value.isoformat().encode()
+    raise TypeError(f"first_row cannot send a {type(value).__name__}")
+
+
+def _value(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode()

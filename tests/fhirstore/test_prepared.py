@@ -1,10 +1,10 @@
-"""fhirstore.prepared: hot fixed statements are prepared once per PostgreSQL connection."""
+"""fhirstore.prepared: hot statements are prepared once per PostgreSQL connection."""
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from fhirstore.prepared import prepared_cursor
+from fhirstore.prepared import _numbered, first_row, prepared_cursor
 
 pytestmark = pytest.mark.django_db
 
@@ -41,3 +41,43 @@ def test_statements_are_seen_by_django_query_logging() -> None:
     with CaptureQueriesContext(connection) as captured:
         assert _run_probe(5) == 6
     assert any("probe_prepared" in query["sql"] for query in captured.captured_queries)
+
+
+_ROW = "SELECT CAST(%s AS integer) + 1, %s, CAST(NULL AS text), %s > 0 AS first_row_probe"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_first_row_outside_a_transaction_goes_through_libpq_as_text() -> None:
+    assert first_row(_ROW, [41, "héllo", 2]) == ("42", "héllo", None, "t")
+    assert first_row(_ROW, [1, "x", -1]) == ("2", "x", None, "f")
+    assert first_row(_ROW + " WHERE false", [1, "x", 1]) is None
+    probes = [s for s in _prepared_statements() if s.endswith("AS first_row_probe")]
+    assert probes == [
+        "SELECT CAST($1 AS integer) + 1, $2, CAST(NULL AS text), $3 > 0 AS first_row_probe"
+    ]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_first_row_prepares_again_after_its_statement_was_dropped() -> None:
+    assert first_row(_ROW, [1, "a", 1])[0] == "2"  # type: ignore[index]
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError):
+        first_row(_ROW, [1, "a", 1])
+    assert first_row(_ROW, [2, "b", 1])[0] == "3"  # type: ignore[index]
+
+
+def test_first_row_inside_a_transaction_uses_a_cursor_and_typed_values() -> None:
+    with transaction.atomic():
+        found = first_row(_ROW, [1, "x", 0])
+    assert found is not None
+    assert tuple(found[:3]) == (2, "x", None)
+    assert not found[3]
+
+
+def test_only_plain_placeholders_are_taken() -> None:
+    with pytest.raises(ValueError, match="placeholders"):
+        _numbered("SELECT 1 WHERE name LIKE 'a%%' AND id = %s")
+    assert _numbered("SELECT %s, %s") == "SELECT $1, $2"
