@@ -145,3 +145,20 @@ def test_shapes_left_to_the_orm_get_no_plan(resource_type, query):
 def test_granular_scopes_are_left_to_the_orm():
     scope = AccessScope(type_filters={"Observation": ("category=vital-signs",)})
     assert compiled.plan(request_of("Observation", "code=8867-4"), scope, None) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "compartment", "pinned"),
+    [
+        ("patient=alice&category=vital-signs", None, True),
+        ("subject=Patient/bob&_sort=-date", None, True),
+        ("category=vital-signs", ("Patient", "alice"), True),
+        ("patient=alice,bob", None, False),  # two patients: no longer bounded by one record
+        (f"code={LOINC}|29463-7&date=ge2024-02-01&_sort=-date", None, False),
+    ],
+)
+def test_only_searches_pinned_to_one_patient_are_prepared(query, compartment, pinned):
+    found = compiled.plan(request_of("Observation", query), SYSTEM, compartment)
+
+    assert found is not None
+    assert found.pinned is pinned

@@ -1,0 +1,99 @@
+"""Two servers side by side under the same wrk load, runs alternated, with CPU per request.
+
+For comparing a change against the code before it: serve each version on its own port (a git
+worktree holds the old one), then alternate wrk runs between them so that machine noise hits
+both alike. Each run reports throughput, latency percentiles and the CPU time that the web
+processes (`backend.serve`), PostgreSQL and wrk spent per request, read from /proc. The figures
+of this session's changes in bench/RESULTS.md were taken this way.
+
+    git worktree add /tmp/before <commit> && ln -s "$PWD/.venv" /tmp/before/.venv
+    (cd /tmp/before && .venv/bin/python -m bench.ours serve --keep-data \\
+        --database bench_p1000_s1 --port 8003) &
+    .venv/bin/python -m bench.ours serve --keep-data --database bench_p1000_s1 --port 8002 &
+    export FHIR_BENCH_TOKEN=...   # printed by the first server; both share the database
+    .venv/bin/python -m bench.ab --ports 8002,8003 --paths bench/.work/p1000-s1/ours-read.paths
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections import Counter
+from pathlib import Path
+
+from bench.loadgen import LoadResult, run_wrk
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _group(command: str, name: str) -> str:
+    if "backend.serve" in command:
+        return "web"
+    if name.startswith("postgres"):
+        return "postgres"
+    return "wrk" if name == "wrk" else ""
+
+
+def cpu_ticks() -> Counter[str]:
+    """CPU ticks used so far by the web processes, PostgreSQL and wrk (all of them)."""
+    used: Counter[str] = Counter()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        name = stat.split("(", 1)[1].rsplit(")", 1)[0]
+        fields = stat.rsplit(")", 1)[1].split()
+        group = _group(command, name)
+        if group:
+            used[group] += int(fields[11]) + int(fields[12])
+    return used
+
+
+def one_run(port: int, paths: Path, seconds: int) -> tuple[LoadResult, dict[str, float]]:
+    """One wrk run against `port`; the result and microseconds of CPU per request by group.
+    Processes that end during the run (wrk itself) are not counted."""
+    before = cpu_ticks()
+    result = run_wrk(
+        origin=f"http://127.0.0.1:{port}",
+        paths_file=paths,
+        token=os.environ.get("FHIR_BENCH_TOKEN", ""),
+        seconds=seconds,
+    )
+    after = cpu_ticks()
+    per_request = {
+        group: (after[group] - before[group]) / _TICK / max(result.requests, 1) * 1e6
+        for group in ("web", "postgres")
+    }
+    return result, per_request
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ports", required=True, help="comma list, e.g. 8002,8003")
+    parser.add_argument("--paths", type=Path, required=True, help="file with one path per line")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args()
+    ports = [int(port) for port in args.ports.split(",")]
+    for port in ports:
+        if args.warmup:
+            one_run(port, args.paths, args.warmup)
+    for run in range(1, args.runs + 1):
+        for port in ports:
+            result, cpu = one_run(port, args.paths, args.seconds)
+            print(
+                f"run {run} port {port}: {result.per_second:,.0f} req/s, "
+                f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+                f"errors {result.errors}; CPU per request: web {cpu['web']:.0f} us, "
+                f"PostgreSQL {cpu['postgres']:.0f} us",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
