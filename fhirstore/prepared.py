@@ -14,6 +14,7 @@ Transaction-mode connection poolers older than PgBouncer 1.21 cannot carry prepa
 statements; `DATABASE_PREPARED_STATEMENTS=0` turns them off.
 """
 
+import itertools
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -80,10 +81,16 @@ def first_row(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     db.ensure_connection()
     db.validate_thread_sharing()
     raw = db.connection
-    name = _statement(raw, sql)
-    result = raw.pgconn.exec_prepared(name, [_text(value) for value in params])
+    values = [_text(value) for value in params]
+    result = raw.pgconn.exec_prepared(_statement(raw, sql), values)
+    if _gone(result):
+        # Dropped behind our back: psycopg sends DEALLOCATE ALL after a rollback when it holds
+        # prepared statements of its own (a pooler's DISCARD ALL does the same). Outside a
+        # transaction the failed call changed nothing: prepare again and run it once more.
+        _statements(raw).pop(sql, None)
+        result = raw.pgconn.exec_prepared(_statement(raw, sql), values)
     if result.status != pq.ExecStatus.TUPLES_OK:
-        _statements(raw).pop(sql, None)  # prepared again next time (it may have been dropped)
+        _statements(raw).pop(sql, None)
         db.errors_occurred = True
         message = (result.error_message or raw.pgconn.error_message).decode(errors="replace")
         raise DatabaseError(message.strip() or "the prepared statement failed")
@@ -93,6 +100,15 @@ def first_row(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
 
 
 _prepared: "weakref.WeakKeyDictionary[Any, dict[str, bytes]]" = weakref.WeakKeyDictionary()
+_names = itertools.count()
+_UNDEFINED_STATEMENT = b"26000"  # SQLSTATE invalid_sql_statement_name
+
+
+def _gone(result: Any) -> bool:
+    """Whether `result` failed because the prepared statement no longer exists."""
+    if result.status != pq.ExecStatus.FATAL_ERROR:
+        return False
+    return bool(result.error_field(pq.DiagnosticField.SQLSTATE) == _UNDEFINED_STATEMENT)
 
 
 def _statements(raw: Any) -> dict[str, bytes]:
@@ -104,7 +120,7 @@ def _statement(raw: Any, sql: str) -> bytes:
     statements = _statements(raw)
     name = statements.get(sql)
     if name is None:
-        name = f"fhirstore_{len(statements)}".encode()
+        name = f"fhirstore_{next(_names)}".encode()
         result = raw.pgconn.prepare(name, _numbered(sql).encode())
         if result.status != pq.ExecStatus.COMMAND_OK:
             raise DatabaseError(result.error_message.decode(errors="replace").strip())

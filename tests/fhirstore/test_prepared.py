@@ -60,13 +60,34 @@ def test_first_row_outside_a_transaction_goes_through_libpq_as_text() -> None:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_first_row_prepares_again_after_its_statement_was_dropped() -> None:
+def test_first_row_prepares_again_when_its_statement_was_dropped() -> None:
+    """psycopg sends DEALLOCATE ALL after a rollback when it holds statements of its own."""
     assert first_row(_ROW, [1, "a", 1])[0] == "2"  # type: ignore[index]
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
-    with pytest.raises(DatabaseError):
-        first_row(_ROW, [1, "a", 1])
     assert first_row(_ROW, [2, "b", 1])[0] == "3"  # type: ignore[index]
+    assert first_row(_ROW, [3, "c", 1])[0] == "4"  # type: ignore[index]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_first_row_after_psycopg_rolled_back_its_own_prepared_statements() -> None:
+    with prepared_cursor() as cursor:  # psycopg now holds a prepared statement
+        cursor.execute(_PROBE, [1])
+    assert first_row(_ROW, [1, "a", 1])[0] == "2"  # type: ignore[index]
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT 1 / 0")  # the rollback makes psycopg DEALLOCATE ALL
+    with prepared_cursor() as cursor:
+        cursor.execute(_PROBE, [2])
+    assert first_row(_ROW, [5, "e", 1])[0] == "6"  # type: ignore[index]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_first_row_reports_a_failing_statement() -> None:
+    with pytest.raises(DatabaseError, match="division by zero"):
+        first_row("SELECT 1 / CAST(%s AS integer)", [0])
+    assert first_row("SELECT 1 / CAST(%s AS integer)", [1]) == ("1",)
 
 
 def test_first_row_inside_a_transaction_uses_a_cursor_and_typed_values() -> None:
