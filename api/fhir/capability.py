@@ -48,7 +48,7 @@ def _resource_entry(resource_type: str) -> dict[str, Any]:
         "readHistory": True,
         "updateCreate": True,
         "conditionalCreate": True,
-        "conditionalRead": "not-supported",
+        "conditionalRead": "full-support",
         "conditionalUpdate": True,
         "conditionalDelete": "single",
     }

@@ -10,7 +10,8 @@ recycle them (`close_old_connections` before and after); of their other receiver
 anything to do here but clear DEBUG's query log, which is bounded anyway.
 
 Only the plain form is taken; `serve` returns None for anything else and Django serves it, as
-before: another method, a query string, an `Origin` (CORS), an `Accept` of anything but JSON, a
+before: another method, a query string, an `Origin` (CORS), a conditional read (`If-None-Match`,
+`If-Modified-Since`), an `Accept` of anything but JSON, a
 host not allowed, a token this process has not seen yet, a route Django sends elsewhere
 (Subscription, AuditEvent), and any read that does not succeed (denied, unknown, deleted, a
 revoked token, an error), so that errors are answered and audited in one place. Nothing is
@@ -75,6 +76,8 @@ def _plain(environ: dict[str, Any]) -> bool:
         environ.get("REQUEST_METHOD") == "GET"
         and not environ.get("QUERY_STRING")
         and "HTTP_ORIGIN" not in environ
+        and "HTTP_IF_NONE_MATCH" not in environ  # conditional reads: the view answers 304
+        and "HTTP_IF_MODIFIED_SINCE" not in environ
         and environ.get("HTTP_ACCEPT", "").strip().lower() in _ACCEPTED
         and environ.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer "
         and not settings.DISALLOWED_USER_AGENTS

@@ -5,7 +5,7 @@ https://hl7.org/fhir/R4/http.html. Search, bundles and operations live in their 
 
 from django.http import HttpRequest, HttpResponse
 
-from api.fhir import negotiation
+from api.fhir import conditional, negotiation
 from api.fhir.responses import base_url, fhir_view, respond, version_headers, written
 from fhirstore import history, subsetting
 from fhirstore.errors import InvalidRequest
@@ -17,6 +17,8 @@ def _read(
     request: HttpRequest, repo: Repository, resource_type: str, logical_id: str
 ) -> HttpResponse:
     stored = repo.read(resource_type=resource_type, logical_id=logical_id)
+    if conditional.not_modified(request, stored):
+        return respond(request, None, status=304, headers=version_headers(stored))
     summary = request.GET.get("_summary")
     subsetting.check_summary(summary)
     elements = subsetting.parse_elements(request.GET.get("_elements"))

@@ -144,6 +144,7 @@ def test_a_plain_read_is_answered_directly_and_as_django_answers_it(
         ("system", "/fhir/Patient/nobody", "", {}),  # unknown: 404
         ("system", "/fhir/Patient/bob", "_summary=true", {}),  # a query string
         ("system", "/fhir/Patient/bob", "", {"ORIGIN": "https://app.example"}),  # CORS
+        ("system", "/fhir/Patient/bob", "", {"IF_NONE_MATCH": 'W/"1"'}),  # conditional read: 304
         ("system", "/fhir/Patient/bob", "", {"ACCEPT": "application/fhir+xml"}),  # 406
         ("system", "/fhir/Bogus/x", "", {}),  # not a resource type
         ("system", "/fhir/Patient/bob", "", {"HOST": "evil.example"}),  # host not allowed: 400
