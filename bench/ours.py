@@ -43,6 +43,19 @@ def environment(*, database: str) -> dict[str, str]:
     }
 
 
+# The server settings docker-compose.yml gives PostgreSQL (README, "Running with PostgreSQL").
+SERVER_SETTINGS = {"wal_compression": "lz4"}
+
+
+def apply_server_settings() -> None:
+    """Set `SERVER_SETTINGS` on the local PostgreSQL (ALTER SYSTEM, then a reload), as the
+    production compose file does, so that the benchmark measures the same configuration."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for name, value in SERVER_SETTINGS.items():
+            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        conn.execute("SELECT pg_reload_conf()")
+
+
 def recreate_database(database: str) -> None:
     """Drop and create `database` on the local PostgreSQL (fresh data for each run)."""
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -104,6 +117,7 @@ def start(
     """Start the server on `port` against `database` (recreated when `fresh`) and wait for it."""
     env = environment(database=database)
     env["FHIR_BASE_URL"] = f"http://127.0.0.1:{port}/fhir"
+    apply_server_settings()
     if fresh:
         recreate_database(database)
         migrate(env)

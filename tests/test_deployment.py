@@ -132,3 +132,10 @@ def test_layers_contract_names_every_top_level_package():
     named = set(re.findall(r"[a-z_]+", " ".join(layers)))
 
     assert app_packages() <= named
+
+
+def test_compose_postgres_compresses_full_page_images_in_the_wal():
+    command = compose()["services"]["postgres"]["command"]
+
+    assert command[:1] == ["postgres"]
+    assert "wal_compression=lz4" in command
