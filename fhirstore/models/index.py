@@ -22,8 +22,10 @@ rows joined to `Resource`, never a scan of stored JSON. Conventions the query si
 - Sorting by a date parameter joins the one "<param>:sort" SearchDate row per resource that spans
   all its values (MIN(low) .. MAX(high)); other types use an aggregate per resource: MIN(value)
   for strings, numbers and quantities, MIN(code) for tokens.
-- On PostgreSQL the lookup indexes carry `resource_id` (INCLUDE), so semi-joins on them are
-  index-only scans; SQLite ignores INCLUDE.
+- On PostgreSQL the lookup indexes carry `resource_id` (INCLUDE, or as the token index's last
+  key), so semi-joins on them are index-only scans; SQLite ignores INCLUDE.
+- Token rows carry their resource's principal date (`sort_high`, see `search/latest.py`), so a
+  token search sorted newest first walks one index range and stops at the page's end.
 """
 
 from datetime import UTC, datetime
@@ -54,13 +56,16 @@ class SearchToken(IndexRow):
     system = models.CharField(max_length=255, default="")
     code = models.CharField(max_length=255)
     text = models.CharField(max_length=255, default="")
+    # The latest instant of the type's principal date (`search/latest.py`), MIN_DATE when the
+    # resource has none; NULL for types without one. Rows of one code in the index are in
+    # date order, so "the newest with this code" reads only the rows it returns.
+    sort_high = models.DateTimeField(null=True)
 
     class Meta:
         indexes = [
             models.Index(
-                fields=["resource_type", "param", "code", "system"],
-                include=["resource"],
-                name="stoken_code",
+                fields=["resource_type", "param", "code", "system", "sort_high", "resource"],
+                name="stoken_code_date",
             ),
         ]
 

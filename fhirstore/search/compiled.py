@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import reduce
+from functools import partial, reduce
 from operator import or_
 from typing import Any
 
@@ -27,11 +27,14 @@ from fhirstore.context import AccessScope
 from fhirstore.models import CompartmentMember, Resource
 from fhirstore.models.index import MAX_DATE, MIN_DATE, SearchDate
 from fhirstore.prepared import prepared_cursor
+from fhirstore.search import walk
 from fhirstore.search.criteria import index_table, row_param
 from fhirstore.search.indexer import SORT_SUFFIX
-from fhirstore.search.paging import Boundary
+from fhirstore.search.latest import principal_date
+from fhirstore.search.paging import Boundary, ties_descending
 from fhirstore.search.request import Criterion, SearchRequest, SortKey
 from fhirstore.search.result import ROW_FIELDS
+from fhirstore.search.walk import Walk
 
 Sql = tuple[str, list[Any]]
 Query = tuple[str, Sequence[Any]]
@@ -55,6 +58,8 @@ class Plan:
     guarded: bool = False
     # Pinned to one patient's record: the rows it reads are bounded whatever the values.
     pinned: bool = False
+    # A token search sorted newest first: pages walk the token index (`walk.py`).
+    walk: Walk | None = None
 
 
 def plan(
@@ -71,17 +76,40 @@ def plan(
     if criteria is None or sort is None:
         return None
     parts = [('NOT r."deleted" AND r."resource_type" = %s', [types[0]])]
-    parts += [_allowed_sql(scope, types[0]), _compartment_sql(compartment, types[0]), criteria]
+    parts += [_allowed_sql(scope, types[0]), _compartment_sql(compartment, types[0])]
     if scope.guard is not None:
         parts.append((scope.guard.sql, list(scope.guard.params)))
+    pinned = compartment is not None or any(map(_names_one_patient, request.criteria))
     return Plan(
-        where=_joined(parts, " AND "),
+        where=_joined([*parts, criteria], " AND "),
         joins=sort[0],
         keys=sort[1],
         sort=request.sort,
         guarded=scope.guard is not None,
-        pinned=compartment is not None or any(map(_names_one_patient, request.criteria)),
+        pinned=pinned,
+        walk=None if pinned else _walk(request, types[0], parts),
     )
+
+
+def _walk(request: SearchRequest, resource_type: str, parts: list[Sql]) -> Walk | None:
+    """The index walk (`walk.py`) of a token search sorted newest first by the type's
+    principal date; `parts` are the conditions besides the criteria."""
+    if len(request.sort) != 1 or not request.sort[0].descending:
+        return None
+    if request.sort[0].code != principal_date(resource_type):
+        return None
+    driver = next((c for c in request.criteria if _drives(c)), None)
+    if driver is None:
+        return None
+    rows = _row_condition(driver, resource_type, "t")
+    others = _criteria_sql(tuple(c for c in request.criteria if c is not driver), resource_type)
+    if rows is None or others is None:
+        return None
+    return Walk(driver=rows[1], rest=_joined([*parts, others], " AND "))
+
+
+def _drives(criterion: Criterion) -> bool:
+    return criterion.type == "token" and not criterion.path and not criterion.modifier
 
 
 def _names_one_patient(criterion: Criterion) -> bool:
@@ -138,12 +166,18 @@ def estimate(query: Query) -> int:
 def fetch(found: Plan, boundary: Boundary | None, limit: int) -> list[tuple[Any, ...]]:
     """Up to `limit` rows in sort order after `boundary` (before it when going back), as the
     tuples `engine` pages: ROW_FIELDS, then the sort values."""
+    if found.walk is not None:
+        return walk.fetch(found.walk, boundary, limit, partial(_fetch, found))
+    return _fetch(found, boundary, limit)
+
+
+def _fetch(found: Plan, boundary: Boundary | None, limit: int) -> list[tuple[Any, ...]]:
     backwards = boundary is not None and boundary.backwards
     keys = [sql for sql, _ in found.keys]
     selected = "".join(f', {sql} AS "_s{n}"' for n, sql in enumerate(keys))
     where = _joined([found.where, _after_sql(found, boundary)], " AND ")
     order = [f'"_s{n}" {_direction(k.descending != backwards)}' for n, k in enumerate(found.sort)]
-    order.append(f'r."id" {_direction(backwards)}')
+    order.append(f'r."id" {_direction(ties_descending(found.sort) != backwards)}')
     sql = (
         f"SELECT {_COLUMNS}{selected} FROM {_RESOURCE} r {found.joins[0]} WHERE {where[0]}"
         f" ORDER BY {', '.join(order)} LIMIT %s"
@@ -227,6 +261,17 @@ def _criteria_sql(criteria: tuple[Criterion, ...], resource_type: str) -> Sql | 
 
 def _rows_sql(criterion: Criterion, resource_type: str, alias: str) -> Sql | None:
     """`SELECT resource_id` of the index rows matching a plain criterion (`criteria.py`)."""
+    found = _row_condition(criterion, resource_type, alias)
+    if found is None:
+        return None
+    model, (sql, params) = found
+    return f'SELECT {alias}."resource_id" FROM {model._meta.db_table} {alias} WHERE {sql}', params
+
+
+def _row_condition(
+    criterion: Criterion, resource_type: str, alias: str
+) -> tuple[type[Model], Sql] | None:
+    """The index table of a plain criterion and the condition its matching rows meet."""
     if criterion.path or criterion.code in ("_id", "_lastUpdated") or criterion.type == "composite":
         return None
     if criterion.modifier in ("not", "missing"):
@@ -236,11 +281,8 @@ def _rows_sql(criterion: Criterion, resource_type: str, alias: str) -> Sql | Non
     values = q_sql(reduce(or_, conditions), model, alias)
     if values is None:
         return None
-    sql = (
-        f'SELECT {alias}."resource_id" FROM {model._meta.db_table} {alias}'
-        f' WHERE {alias}."resource_type" = %s AND ({values[0]}) AND {alias}."param" = %s'
-    )
-    return sql, [resource_type, *values[1], row_param(criterion)]
+    sql = f'{alias}."resource_type" = %s AND ({values[0]}) AND {alias}."param" = %s'
+    return model, (sql, [resource_type, *values[1], row_param(criterion)])
 
 
 def q_sql(q: Q, model: type[Model], alias: str) -> Sql | None:
@@ -326,7 +368,7 @@ def _after_sql(found: Plan, boundary: Boundary | None) -> Sql:
     if boundary is None:
         return "", []
     names = [*found.keys, ('r."id"', [])]
-    descending = [key.descending for key in found.sort] + [False]
+    descending = [key.descending for key in found.sort] + [ties_descending(found.sort)]
     values = [*map(_boundary_param, boundary.values), boundary.pk]
     branches: list[Sql] = []
     for n, (expression, expression_params) in enumerate(names):

@@ -22,6 +22,7 @@ from django.db import connection
 from fhirstore.models import Resource
 from fhirstore.models.index import (
     INDEX_TABLES,
+    MIN_DATE,
     IndexRow,
     SearchDate,
     SearchNumber,
@@ -33,6 +34,7 @@ from fhirstore.models.index import (
 )
 from fhirstore.search import registry
 from fhirstore.search.fhirpath import Extractor, Item, present_names, root_elements
+from fhirstore.search.latest import principal_date
 from fhirstore.search.types import date, number, quantity, reference, string, token, uri
 
 SORT_SUFFIX = ":sort"
@@ -51,7 +53,7 @@ TYPES: dict[str, tuple[type[IndexRow], RowMaker]] = {
     "uri": (SearchUri, uri.rows),
 }
 COLUMNS: dict[type[IndexRow], tuple[str, ...]] = {
-    SearchToken: token.COLUMNS,
+    SearchToken: (*token.COLUMNS, "sort_high"),
     SearchString: string.COLUMNS,
     SearchDate: date.COLUMNS,
     SearchReference: reference.COLUMNS,
@@ -164,7 +166,8 @@ def rows_for(doc: dict) -> Rows:
             for element in _extracted(composite.extract, doc, values):
                 group += 1
                 _composite_rows(composite, element, group, doc, out, components)
-    _date_sort_rows(out)
+    spans = _date_sort_rows(out)
+    _dated_tokens(out, doc.get("resourceType", ""), spans)
     return out
 
 
@@ -176,9 +179,10 @@ def _extracted(extract: Extractor, doc: dict, values: dict[int, list[Item]]) -> 
     return items
 
 
-def _date_sort_rows(out: Rows) -> None:
+def _date_sort_rows(out: Rows) -> dict[str, tuple[Any, Any]]:
     """Add one `<param>:sort` row per date parameter spanning all its values, MIN(low) ..
-    MAX(high): `_sort` joins this single row instead of aggregating per matched resource."""
+    MAX(high): `_sort` joins this single row instead of aggregating per matched resource.
+    Returns the spans by parameter."""
     spans: dict[str, tuple[Any, Any]] = {}
     for param, group_no, low, high in out.get(SearchDate, ()):
         # `_lastUpdated` sorts on the resource row's own column.
@@ -188,6 +192,18 @@ def _date_sort_rows(out: Rows) -> None:
     if spans:
         sort_rows = ((param + SORT_SUFFIX, 0, low, high) for param, (low, high) in spans.items())
         out[SearchDate].extend(sort_rows)
+    return spans
+
+
+def _dated_tokens(out: Rows, resource_type: str, spans: dict[str, tuple[Any, Any]]) -> None:
+    """End every token row with the latest instant of the type's principal date (`latest.py`):
+    MIN_DATE without a value, None for a type without such a date."""
+    tokens = out.get(SearchToken)
+    if not tokens:
+        return
+    principal = principal_date(resource_type)
+    high = None if principal is None else spans.get(principal, (None, MIN_DATE))[1]
+    out[SearchToken] = [(*row, high) for row in tokens]
 
 
 def _composite_rows(
@@ -291,11 +307,13 @@ def _statement(table: type[IndexRow], columns: tuple[str, ...], chunk: list[tupl
 
 
 def _adapted(table: type[IndexRow], rows: list[tuple]) -> Iterable[tuple]:
-    """Date rows through the backend's adapter (SQLite stores text), others as they are."""
-    if table is not SearchDate:
-        return rows
+    """Dates through the backend's adapter (SQLite stores text), other values as they are."""
     adapt = connection.ops.adapt_datetimefield_value
-    return (row[:4] + (adapt(row[4]), adapt(row[5])) for row in rows)
+    if table is SearchDate:
+        return (row[:4] + (adapt(row[4]), adapt(row[5])) for row in rows)
+    if table is SearchToken:
+        return (row[:7] + (adapt(row[7]),) for row in rows)
+    return rows
 
 
 def _chunk_size(width: int) -> int:

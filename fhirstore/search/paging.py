@@ -4,7 +4,8 @@ Each `_sort` key becomes one value per resource, taken from the index rows: the 
 (ascending) or latest `high` (descending) for dates, read from the one `<param>:sort` row the
 indexer writes per date parameter (a join, not an aggregate per matched row), the smallest or
 largest value for the other types (a subquery per row); `_lastUpdated` and `_id` come from the
-resource row. The resource's primary key breaks ties,
+resource row. The resource's primary key breaks ties, in the last key's direction (so that
+the index that walks a newest-first date walks its ties too, `walk.py`),
 so the order is total and a page boundary is a point, not an offset: rows written after the first
 page was served can appear on later pages in their place but never shift or repeat others.
 A resource without the value sorts last for dates and numbers, and as "" for text (first
@@ -92,7 +93,12 @@ def ordered(
         **{f"_s{n}": sort_expression(key, _join_name(n, joins)) for n, key in enumerate(keys)}
     )
     order = [f"{'-' if key.descending != backwards else ''}_s{n}" for n, key in enumerate(keys)]
-    return rows.order_by(*order, "-pk" if backwards else "pk")
+    return rows.order_by(*order, "-pk" if ties_descending(keys) != backwards else "pk")
+
+
+def ties_descending(keys: tuple[SortKey, ...]) -> bool:
+    """Whether the primary key breaks ties descending: when the last sort key descends."""
+    return bool(keys) and keys[-1].descending
 
 
 def sort_joins(keys: tuple[SortKey, ...]) -> dict[str, FilteredRelation]:
@@ -115,7 +121,7 @@ def _join_name(n: int, joins: dict[str, FilteredRelation]) -> str | None:
 def after(boundary: Boundary, keys: tuple[SortKey, ...]) -> Q:
     """Rows strictly after the boundary in the sort order (before it when going back)."""
     names = [f"_s{n}" for n in range(len(keys))] + ["pk"]
-    descending = [key.descending for key in keys] + [False]
+    descending = [key.descending for key in keys] + [ties_descending(keys)]
     values = [*boundary.values, boundary.pk]
     branches = []
     for n, name in enumerate(names):

@@ -1,0 +1,140 @@
+"""Token searches sorted newest first by the type's principal date, read in index order.
+
+`Observation?code=http://loinc.org|29463-7&date=ge2015-01-01&_sort=-date`: the token index ends
+with each row's principal date and resource id (`latest.py`), so the rows of one code come newest
+first from one backward range scan. A round takes the next `window` rows of that range (the
+candidates) and keeps those that also meet the other conditions (other criteria, access, not
+deleted), in a statement whose candidate subquery is limited, so that PostgreSQL cannot trade the
+walk for a join over every match. One round is enough when the other conditions keep most
+candidates, as usual; otherwise the window doubles from where the last round stopped, and after
+`ROUNDS` rounds the rest of the page comes from the general plan (`compiled.fetch`), which the
+planner answers from the index tables as it sees fit. A page therefore reads about as many index
+rows as it returns, however many resources carry the code.
+
+The order is the general plan's: the principal date's latest instant descending (MIN_DATE for
+none, so last), then the resource id descending (`paging.ties_descending`); the same boundaries
+page both ways.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.utils.dateparse import parse_datetime
+from django.utils.timezone import make_aware
+
+from fhirstore.models import Resource, SearchToken
+from fhirstore.search.paging import Boundary
+
+Sql = tuple[str, list[Any]]
+Row = tuple[Any, ...]
+ROUNDS = 4
+_TOKENS = SearchToken._meta.db_table
+_RESOURCE = Resource._meta.db_table
+_COLUMNS = 'r."id", r."resource_type", r."logical_id", r."text"'
+
+
+@dataclass(frozen=True)
+class Walk:
+    """The driving criterion's condition on token rows (alias `t`) and everything else the
+    matches must meet, on `fhirstore_resource` (alias `r`)."""
+
+    driver: Sql
+    rest: Sql
+
+
+def fetch(
+    walk: Walk,
+    boundary: Boundary | None,
+    limit: int,
+    general: Callable[[Boundary | None, int], list[Row]],
+) -> list[Row]:
+    """Up to `limit` rows after `boundary` (before it going back), as `compiled.fetch` gives
+    them; `general` is that fetch, for what is left after ROUNDS rounds."""
+    backwards = boundary is not None and boundary.backwards
+    point = None if boundary is None else (boundary.values[0], boundary.pk)
+    found: list[Row] = []
+    window = limit + max(2, limit // 10)  # a few spare candidates for the few dropped
+    for done in range(1, ROUNDS + 1):
+        rows, candidates = _round(walk, point, window, backwards)
+        found.extend(row for row in rows if not found or row[0] != found[-1][0])
+        if len(found) >= limit:
+            return found[:limit]
+        if rows and candidates < window:  # the range is exhausted
+            return found
+        point = _last_candidate(walk, point, window, backwards)
+        if point is None:  # the range is exhausted
+            return found
+        if done == ROUNDS:
+            rest = Boundary(values=(point[0],), pk=point[1], backwards=backwards)
+            return found + general(rest, limit - len(found))
+        window *= 2
+    raise AssertionError("ROUNDS must be at least 1")
+
+
+def _round(
+    walk: Walk, point: tuple[Any, int] | None, window: int, backwards: bool
+) -> tuple[list[Row], int]:
+    """The rows among the next `window` candidates, and how many candidates there were (known
+    when a row came back)."""
+    candidates, params = _candidates(walk, point, window, backwards)
+    counted = f'SELECT w.*, COUNT(*) OVER () AS "n" FROM ({candidates}) w'
+    sql = (
+        f'SELECT {_COLUMNS}, c."sort_high" AS "_s0", c."n" FROM ({counted}) c'
+        f' JOIN {_RESOURCE} r ON r."id" = c."resource_id" WHERE {walk.rest[0]}'
+        f" ORDER BY {_order('c', backwards)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + walk.rest[1])
+        rows = cursor.fetchall()
+    found = [row[:4] + (_instant(row[4]),) for row in rows]
+    return found, rows[0][5] if rows else 0
+
+
+def _last_candidate(
+    walk: Walk, point: tuple[Any, int] | None, window: int, backwards: bool
+) -> tuple[Any, int] | None:
+    """Where a round of `window` candidates after `point` ended; None when it had fewer."""
+    candidates, params = _candidates(walk, point, window, backwards)
+    sql = (
+        f'SELECT c."sort_high", c."resource_id", COUNT(*) OVER () FROM ({candidates}) c'
+        f" ORDER BY {_order('c', not backwards)} LIMIT 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        last = cursor.fetchone()
+    if last is None or last[2] < window:
+        return None
+    return _instant(last[0]), last[1]
+
+
+def _candidates(walk: Walk, point: tuple[Any, int] | None, window: int, backwards: bool) -> Sql:
+    where, params = walk.driver
+    if point is not None:
+        where += f' AND (t."sort_high", t."resource_id") {">" if backwards else "<"} (%s, %s)'
+        params = [*params, _date_param(point[0]), point[1]]
+    sql = (
+        f'SELECT t."resource_id", t."sort_high" FROM {_TOKENS} t WHERE {where}'
+        f" ORDER BY {_order('t', backwards)} LIMIT %s"
+    )
+    return sql, [*params, window]
+
+
+def _order(alias: str, backwards: bool) -> str:
+    direction = "ASC" if backwards else "DESC"
+    return f'{alias}."sort_high" {direction}, {alias}."resource_id" {direction}'
+
+
+def _instant(value: Any) -> Any:
+    """SQLite hands back date-times as text or naive datetimes; PostgreSQL as aware ones."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return make_aware(value, connection.timezone)
+    return value
+
+
+def _date_param(value: Any) -> Any:
+    return SearchToken._meta.get_field("sort_high").get_db_prep_value(value, connection)
