@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from fhirstore.compartment import compartment_paths
 from fhirstore.context import AccessScope
 from fhirstore.errors import NotFound
 from fhirstore.models import CompartmentMember, Resource
@@ -92,28 +93,31 @@ def _since_q(options: dict[str, Any]) -> Q:
 
 
 def _referenced(members: QuerySet, scope: AccessScope, options: dict[str, Any]) -> list[Row]:
-    """Resources the compartment refers to that are in no patient's compartment."""
-    outside = CompartmentMember.objects.filter(resource_id=OuterRef("pk"))
-    rows = Resource.objects.filter(
-        _targets_of(members), ~Exists(outside), allowed_q(scope), deleted=False
-    )
+    """Resources the compartment refers to whose types never belong to a patient's compartment:
+    the practitioners, organisations, locations and medications that support the record (the
+    operation's definition). A resource of a compartment type belongs to its own patients'
+    record, if any, and another patient's never comes with this one."""
+    rows = Resource.objects.filter(_targets_of(members), allowed_q(scope), deleted=False)
     if options.get("types"):
         rows = rows.filter(resource_type__in=options["types"])
     return [Row.of(v) for v in rows.filter(_since_q(options)).order_by("pk").values(*ROW_FIELDS)]
 
 
 def _targets_of(members: QuerySet) -> RawSQL:
-    """`(type, id) IN` the targets of the members' references: the database reads the members'
-    reference rows by `resource_id` and looks each distinct target up by its unique key, instead
-    of probing the references of every resource outside the compartments (a scan of them all)."""
+    """`(type, id) IN` the targets of the members' references to types outside the compartment:
+    the database reads the members' reference rows by `resource_id` and looks each distinct
+    target up by its unique key. The references among the record's own resources (encounters,
+    and Provenance targets: most of them) are dropped before any lookup."""
     member_ids, params = members.values("resource_id").query.sql_with_params()
     resource, references = Resource._meta.db_table, SearchReference._meta.db_table
+    inside = sorted(compartment_paths())
     sql = (
         f'("{resource}"."resource_type", "{resource}"."logical_id") IN'
         f' (SELECT v."target_type", v."target_id" FROM "{references}" v'
-        f' WHERE v."resource_id" IN ({member_ids}))'
+        f' WHERE v."resource_id" IN ({member_ids})'
+        f' AND v."target_type" NOT IN ({", ".join(["%s"] * len(inside))}))'
     )
-    return RawSQL(sql, params, output_field=BooleanField())
+    return RawSQL(sql, (*params, *inside), output_field=BooleanField())
 
 
 def _chunks(rows: QuerySet) -> Iterator[Row]:

@@ -47,6 +47,30 @@ def test_compartment_and_referenced_resources(world, django_assert_num_queries):
     ]
 
 
+def test_only_supporting_types_come_by_reference(world):
+    put({"resourceType": "Organization", "name": "Clinic"}, logical_id="clinic")
+    put({"resourceType": "Medication", "code": {"text": "x"}}, logical_id="med")
+    visit = {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}
+    put({**visit, "subject": {"reference": "Patient/bob"}}, logical_id="bobs-visit")
+    put(visit, logical_id="nobodys-visit")
+    observation(
+        subject="Patient/ann",
+        logical_id="a-ref",
+        performer=[{"reference": "Organization/clinic"}],
+        encounter={"reference": "Encounter/bobs-visit"},
+        hasMember=[{"reference": "Observation/b0"}, {"reference": "Encounter/nobodys-visit"}],
+        derivedFrom=[{"reference": "Patient/bob"}, {"reference": "Medication/med"}],
+    )
+
+    included = [e for e in everything("ann")["entry"] if e["search"]["mode"] == "include"]
+
+    assert sorted(e["fullUrl"].rsplit("/", 2)[1] for e in included) == [
+        "Medication",
+        "Organization",
+        "Practitioner",
+    ]
+
+
 def test_streamed_rows_come_a_chunk_per_query_each_once(
     world, monkeypatch, django_assert_num_queries
 ):
