@@ -1,11 +1,14 @@
 """Token rows carry their resource's principal date (`fhirstore/search/latest.py`), and the token
-index ends with it, so a token search sorted newest first reads one index range.
+index ends with it, so a token search sorted newest first reads one index range. The index on
+`resource_id` alone becomes (`resource_id`, `param`, `code`): the probes of a search pinned to one
+patient read it alone, and it still serves the foreign key.
 
 Existing rows are filled from each resource's `<date>:sort` row before the index is built (one
 UPDATE per type that has a principal date). A change to `latest.py`'s choice of date needs a
 migration like this one to refill the column.
 """
 
+import django.db.models.deletion
 from django.db import migrations, models
 
 from fhirstore.models.index import MIN_DATE
@@ -34,6 +37,16 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RemoveIndex(model_name="searchtoken", name="stoken_code"),
+        migrations.AlterField(
+            model_name="searchtoken",
+            name="resource",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="search_tokens",
+                to="fhirstore.resource",
+            ),
+        ),
         migrations.AddField(
             model_name="searchtoken", name="sort_high", field=models.DateTimeField(null=True)
         ),
@@ -41,8 +54,17 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="searchtoken",
             index=models.Index(
-                fields=["resource_type", "param", "code", "system", "sort_high", "resource"],
+                fields=["resource_type", "param", "code", "system", "sort_high"],
+                include=("resource",),
                 name="stoken_code_date",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="searchtoken",
+            index=models.Index(
+                fields=["resource", "param", "code"],
+                include=("resource_type", "system"),
+                name="stoken_resource",
             ),
         ),
     ]

@@ -71,7 +71,16 @@ def plan(
         return None
     if compartment is not None and compartment[0] != "Patient":
         return None
-    criteria = _criteria_sql(request.criteria, types[0])
+    pin = (
+        None
+        if compartment is not None
+        else next(filter(_names_one_patient, request.criteria), None)
+    )
+    pinned = compartment is not None or pin is not None
+    if pinned:
+        criteria = _probed_sql(request.criteria, types[0], pin)
+    else:
+        criteria = _criteria_sql(request.criteria, types[0])
     sort = _sort_sql(request.sort)
     if criteria is None or sort is None:
         return None
@@ -79,7 +88,6 @@ def plan(
     parts += [_allowed_sql(scope, types[0]), _compartment_sql(compartment, types[0])]
     if scope.guard is not None:
         parts.append((scope.guard.sql, list(scope.guard.params)))
-    pinned = compartment is not None or any(map(_names_one_patient, request.criteria))
     return Plan(
         where=_joined([*parts, criteria], " AND "),
         joins=sort[0],
@@ -242,6 +250,35 @@ def _compartment_sql(compartment: tuple[str, str] | None, resource_type: str) ->
         ' WHERE c."patient_id" = %s AND c."resource_type" = %s)'
     )
     return sql, [compartment[1], resource_type]
+
+
+def _probed_sql(
+    criteria: tuple[Criterion, ...], resource_type: str, pin: Criterion | None
+) -> Sql | None:
+    """A search pinned to one patient: their rows (the compartment, or the `pin` criterion)
+    drive, and each other criterion is checked on those rows alone, by the index rows of each
+    one (`resource_id`). On PostgreSQL an `OFFSET 0` keeps each check a per-row probe: a
+    prepared statement's generic plan knows no values, and once took `category=vital-signs`
+    for a rare code and scanned its 49,850 rows (43 ms) to keep a patient's 45."""
+    parts: list[Sql] = []
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
+    for n, criterion in enumerate(criteria):
+        found = _row_condition(criterion, resource_type, f"i{n}")
+        if found is None:
+            return None
+        model, (sql, params) = found
+        if criterion is pin:
+            table = model._meta.db_table
+            parts.append(
+                (f'r."id" IN (SELECT i{n}."resource_id" FROM {table} i{n} WHERE {sql})', params)
+            )
+            continue
+        probe = (
+            f"EXISTS (SELECT 1 FROM {model._meta.db_table} i{n}"
+            f' WHERE i{n}."resource_id" = r."id" AND {sql}{fence})'
+        )
+        parts.append((probe, params))
+    return _joined(parts, " AND ")
 
 
 def _criteria_sql(criteria: tuple[Criterion, ...], resource_type: str) -> Sql | None:

@@ -5,8 +5,8 @@ results for a code. Joining each matching row to its date and sorting costs time
 every match of the code, which grows with the store. Instead every token row of a resource
 carries the latest instant of its type's principal date (`SearchToken.sort_high`, the `high` of
 the `<param>:sort` date row; MIN_DATE when the resource has none, so it sorts last as in any
-date sort). The token index ends with (`sort_high`, `resource_id`), so the newest rows of one
-code are the end of one index range: a search reads the rows it returns and no others
+date sort). The token index ends with `sort_high` (and carries `resource_id`), so the newest rows
+of one code are the end of one index range: a search reads the rows it returns and no others
 (`walk.py`). The principal date is the parameter named `date` where the type has one, else the
 one below (the date each type is listed by in a record).
 """

@@ -6,7 +6,7 @@ PostgreSQL's."""
 import pytest
 from django.db import connection
 
-from fhirstore.context import AccessScope
+from fhirstore.context import SYSTEM, AccessScope
 from fhirstore.search import compiled
 from fhirstore.search.engine import matching_rows
 from fhirstore.search.paging import ordered
@@ -92,3 +92,27 @@ def test_token_statistics_know_a_code_implies_its_parameter():
     with connection.cursor() as cursor:
         cursor.execute("SELECT stxkind FROM pg_statistic_ext WHERE stxname = 'stoken_code_stats'")
         assert cursor.fetchone() is not None
+
+
+@pytest.mark.postgres
+def test_a_pinned_search_checks_its_other_criteria_on_the_patients_rows_in_any_plan():
+    """A prepared statement may run a generic plan, made without the values: the patient's rows
+    must still drive, each other criterion a probe of their own index rows, never a scan of
+    every row with that category (which a generic plan once chose)."""
+    patient("p1")
+    observation(subject="Patient/p1")
+    params = [("patient", "p1"), ("category", "vital-signs"), ("code", "8867-4")]
+    found = compiled.plan(parse_search(resource_type="Observation", params=params), SYSTEM, None)
+    assert found is not None
+    assert found.pinned
+    sql, values = compiled.count_sql(found)
+    numbered = sql.replace("%s", "{}").format(*(f"${n + 1}" for n in range(len(values))))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # the test tables are tiny
+        cursor.execute(f"PREPARE pinned AS {numbered}")
+        cursor.execute(f"EXPLAIN EXECUTE pinned({', '.join(['%s'] * len(values))})", values)
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+        cursor.execute("DEALLOCATE pinned")
+    assert "(SubPlan 1) AND (SubPlan 2)" in plan, plan  # a probe per row for each
+    assert plan.count("Index Only Scan using stoken_resource") == 2, plan
