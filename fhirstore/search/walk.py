@@ -2,14 +2,14 @@
 
 `Observation?code=http://loinc.org|29463-7&date=ge2015-01-01&_sort=-date`: the token index ends
 with each row's principal date (`latest.py`), so the rows of one code come newest first from one
-backward range scan (rows of the same instant are put in id order as they come). A round takes
-the next `window` rows of that range (the candidates) and keeps those that also meet the other
+backward range scan (rows of the same instant are put in id order as they come). A round takes the
+next `window` rows of that range (the candidates) and keeps those that also meet the other
 conditions (other criteria, access, not deleted), in a statement whose candidate subquery is
-limited, so that PostgreSQL cannot trade the walk for a join over every match. One round is enough when the other conditions keep most
-candidates, as usual; otherwise the window doubles from where the last round stopped, and after
-`ROUNDS` rounds the rest of the page comes from the general plan (`compiled.fetch`), which the
-planner answers from the index tables as it sees fit. A page therefore reads about as many index
-rows as it returns, however many resources carry the code.
+limited, so that PostgreSQL cannot trade the walk for a join over every match. One round is enough
+when the other conditions keep most candidates, as usual; otherwise the window doubles from where
+the last round stopped, and after `ROUNDS` rounds the rest of the page comes from the general plan
+(`compiled.fetch`), which the planner answers from the index tables as it sees fit. A page
+therefore reads about as many index rows as it returns, however many resources carry the code.
 
 The order is the general plan's: the principal date's latest instant descending (MIN_DATE for
 none, so last), then the resource id descending (`paging.ties_descending`); the same boundaries
