@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.utils.dateparse import parse_datetime
 from django.utils.timezone import make_aware
 
 from fhirstore.models import Resource, SearchToken
@@ -58,56 +57,48 @@ def fetch(
     found: list[Row] = []
     window = limit + max(2, limit // 10)  # a few spare candidates for the few dropped
     for done in range(1, ROUNDS + 1):
-        rows, candidates = _round(walk, point, window, backwards)
+        rows, last = _round(walk, point, window, backwards)
         found.extend(row for row in rows if not found or row[0] != found[-1][0])
         if len(found) >= limit:
             return found[:limit]
-        if rows and candidates < window:  # the range is exhausted
-            return found
-        point = _last_candidate(walk, point, window, backwards)
-        if point is None:  # the range is exhausted
+        if last is None:  # fewer candidates than the window: the range is exhausted
             return found
         if done == ROUNDS:
-            rest = Boundary(values=(point[0],), pk=point[1], backwards=backwards)
+            rest = Boundary(values=(last[0],), pk=last[1], backwards=backwards)
             return found + general(rest, limit - len(found))
-        window *= 2
+        point, window = last, window * 2
     raise AssertionError("ROUNDS must be at least 1")
 
 
 def _round(
     walk: Walk, point: tuple[Any, int] | None, window: int, backwards: bool
-) -> tuple[list[Row], int]:
-    """The rows among the next `window` candidates, and how many candidates there were (known
-    when a row came back)."""
+) -> tuple[list[Row], tuple[Any, int] | None]:
+    """The rows among the next `window` candidates after `point`, in walk order, and the last
+    candidate when there were `window` of them (None: the range ends in this round).
+
+    One statement: the kept rows, then a marker row (id and date of the last candidate, and the
+    number of candidates), so that a round whose candidates are all dropped, or that finds
+    none, costs no second round trip."""
     candidates, params = _candidates(walk, point, window, backwards)
-    counted = f'SELECT w.*, COUNT(*) OVER () AS "n" FROM ({candidates}) w'
+    last = f"SELECT * FROM c ORDER BY {_order('c', not backwards)} LIMIT 1"
+    # PostgreSQL's text for a timestamp parses ten times faster than its driver's datetimes.
+    high = 'CAST(c."sort_high" AS text)' if connection.vendor == "postgresql" else 'c."sort_high"'
     sql = (
-        f'SELECT {_COLUMNS}, c."sort_high" AS "_s0", c."n" FROM ({counted}) c'
+        f"WITH c AS ({candidates})"
+        f" SELECT {_COLUMNS}, {high}, 0 FROM c"
         f' JOIN {_RESOURCE} r ON r."id" = c."resource_id" WHERE {walk.rest[0]}'
-        f" ORDER BY {_order('c', backwards)}"
+        f' UNION ALL SELECT m."resource_id", NULL, NULL, NULL, {high.replace("c.", "m.")},'
+        f" (SELECT COUNT(*) FROM c) FROM ({last}) m"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params + walk.rest[1])
         rows = cursor.fetchall()
-    found = [row[:4] + (_instant(row[4]),) for row in rows]
-    return found, rows[0][5] if rows else 0
-
-
-def _last_candidate(
-    walk: Walk, point: tuple[Any, int] | None, window: int, backwards: bool
-) -> tuple[Any, int] | None:
-    """Where a round of `window` candidates after `point` ended; None when it had fewer."""
-    candidates, params = _candidates(walk, point, window, backwards)
-    sql = (
-        f'SELECT c."sort_high", c."resource_id", COUNT(*) OVER () FROM ({candidates}) c'
-        f" ORDER BY {_order('c', not backwards)} LIMIT 1"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        last = cursor.fetchone()
-    if last is None or last[2] < window:
-        return None
-    return _instant(last[0]), last[1]
+    kept = [row[:4] + (_instant(row[4]),) for row in rows if not row[5]]
+    kept.sort(key=lambda row: (row[4], row[0]), reverse=not backwards)
+    marker = next((row for row in rows if row[5]), None)
+    if marker is None or marker[5] < window:
+        return kept, None
+    return kept, (_instant(marker[4]), marker[0])
 
 
 def _candidates(walk: Walk, point: tuple[Any, int] | None, window: int, backwards: bool) -> Sql:
@@ -128,9 +119,10 @@ def _order(alias: str, backwards: bool) -> str:
 
 
 def _instant(value: Any) -> Any:
-    """SQLite hands back date-times as text or naive datetimes; PostgreSQL as aware ones."""
+    """A datetime from the text of PostgreSQL (ISO with an offset) or SQLite, or SQLite's naive
+    datetime."""
     if isinstance(value, str):
-        value = parse_datetime(value)
+        value = datetime.fromisoformat(value)
     if isinstance(value, datetime) and value.tzinfo is None:
         return make_aware(value, connection.timezone)
     return value
