@@ -4,9 +4,13 @@ Building and compiling the ORM query of a two-criterion search costs a web worke
 the database spends answering it, so `plan` renders the statement `engine.matching_rows` would
 build, in the same shape: the index-row conditions come from the same `filter_*` functions (their
 `Q` objects rendered here lookup by lookup, with the backend's own operators), nested as the
-engine nests them, under the same access condition. Shapes not covered get None and the engine
-builds the ORM query: chains, `_has`, `:not`, `:missing`, composites, `_id` and `_lastUpdated`
-criteria, granular scopes, `_sort` on non-date parameters, and searches over several types.
+engine nests them, under the same access condition. Two shapes get their own statements, with
+the same matches in the same order: a search pinned to one patient starts from that patient's
+rows and probes them for the other criteria (`_probed_sql`), and a token search sorted newest
+first by its type's principal date walks the token index (`walk.py`). Shapes not covered get
+None and the engine builds the ORM query: chains, `_has`, `:not`, `:missing`, composites, `_id`
+and `_lastUpdated` criteria, granular scopes, `_sort` on non-date parameters, and searches over
+several types.
 """
 
 import json
