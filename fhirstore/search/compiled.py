@@ -24,8 +24,6 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 from django.db.models import Field, Model, Q
-from django.utils.dateparse import parse_datetime
-from django.utils.timezone import make_aware
 
 from fhirstore.context import AccessScope
 from fhirstore.models import CompartmentMember, Resource
@@ -35,9 +33,9 @@ from fhirstore.search import walk
 from fhirstore.search.criteria import index_table, row_param
 from fhirstore.search.indexer import SORT_SUFFIX
 from fhirstore.search.latest import principal_date
-from fhirstore.search.paging import Boundary, ties_descending
+from fhirstore.search.paging import Boundary, db_datetime, db_instant, ties_descending
 from fhirstore.search.request import Criterion, SearchRequest, SortKey
-from fhirstore.search.result import ROW_FIELDS
+from fhirstore.search.result import ROW_FIELDS, ROW_SQL
 from fhirstore.search.walk import Walk
 
 Sql = tuple[str, list[Any]]
@@ -45,7 +43,6 @@ Query = tuple[str, Sequence[Any]]
 _RESOURCE = Resource._meta.db_table
 _MEMBERS = CompartmentMember._meta.db_table
 _DATES = SearchDate._meta.db_table
-_COLUMNS = 'r."id", r."resource_type", r."logical_id", r."text"'
 _LOOKUPS = ("exact", "gt", "gte", "lt", "lte", "startswith", "contains")
 
 
@@ -191,7 +188,7 @@ def _fetch(found: Plan, boundary: Boundary | None, limit: int) -> list[tuple[Any
     order = [f'"_s{n}" {_direction(k.descending != backwards)}' for n, k in enumerate(found.sort)]
     order.append(f'r."id" {_direction(ties_descending(found.sort) != backwards)}')
     sql = (
-        f"SELECT {_COLUMNS}{selected} FROM {_RESOURCE} r {found.joins[0]} WHERE {where[0]}"
+        f"SELECT {ROW_SQL}{selected} FROM {_RESOURCE} r {found.joins[0]} WHERE {where[0]}"
         f" ORDER BY {', '.join(order)} LIMIT %s"
     )
     params = [p for _, key_params in found.keys for p in key_params]
@@ -212,14 +209,8 @@ def _sqlite_row(values: tuple[Any, ...], sort: tuple[SortKey, ...]) -> tuple[Any
     """SQLite hands back date-times as text; the ORM would have converted the sort values."""
     keys = zip(values[len(ROW_FIELDS) :], sort, strict=True)
     return values[: len(ROW_FIELDS)] + tuple(
-        _instant(value) if key.code != "_id" else value for value, key in keys
+        db_instant(value) if key.code != "_id" else value for value, key in keys
     )
-
-
-def _instant(value: Any) -> Any:
-    if isinstance(value, str) and (parsed := parse_datetime(value)) is not None:
-        return parsed if parsed.tzinfo else make_aware(parsed, connection.timezone)
-    return value
 
 
 def _joined(parts: list[Sql], glue: str) -> Sql:
@@ -267,16 +258,16 @@ def _probed_sql(
     parts: list[Sql] = []
     fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
     for n, criterion in enumerate(criteria):
+        if criterion is pin:
+            rows = _rows_sql(criterion, resource_type, f"i{n}")
+            if rows is None:
+                return None
+            parts.append((f'r."id" IN ({rows[0]})', rows[1]))
+            continue
         found = _row_condition(criterion, resource_type, f"i{n}")
         if found is None:
             return None
         model, (sql, params) = found
-        if criterion is pin:
-            table = model._meta.db_table
-            parts.append(
-                (f'r."id" IN (SELECT i{n}."resource_id" FROM {table} i{n} WHERE {sql})', params)
-            )
-            continue
         probe = (
             f"EXISTS (SELECT 1 FROM {model._meta.db_table} i{n}"
             f' WHERE i{n}."resource_id" = r."id" AND {sql}{fence})'
@@ -385,7 +376,7 @@ def _sort_sql(keys: tuple[SortKey, ...]) -> tuple[Sql, tuple[Sql, ...]] | None:
         elif key.type == "date":
             joins.append(_sort_join(f"j{n}", key))
             column = "high" if key.descending else "low"
-            missing = _date_param(MIN_DATE if key.descending else MAX_DATE)
+            missing = db_datetime(MIN_DATE if key.descending else MAX_DATE)
             expressions.append((f'COALESCE(j{n}."{column}", %s)', [missing]))
         else:
             return None
@@ -398,10 +389,6 @@ def _sort_join(alias: str, key: SortKey) -> Sql:
         f' ON (r."id" = {alias}."resource_id" AND {alias}."param" = %s)'
     )
     return sql, [key.code + SORT_SUFFIX]
-
-
-def _date_param(value: datetime) -> Any:
-    return SearchDate._meta.get_field("low").get_db_prep_value(value, connection)
 
 
 def _after_sql(found: Plan, boundary: Boundary | None) -> Sql:
@@ -423,4 +410,4 @@ def _after_sql(found: Plan, boundary: Boundary | None) -> Sql:
 
 
 def _boundary_param(value: Any) -> Any:
-    return _date_param(value) if isinstance(value, datetime) else value
+    return db_datetime(value) if isinstance(value, datetime) else value

@@ -21,9 +21,11 @@ from operator import or_
 from typing import Any
 
 from django.core import signing
+from django.db import connection
 from django.db.models import F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import Expression
 from django.db.models.functions import Coalesce
+from django.utils.timezone import make_aware
 
 from fhirstore import conf
 from fhirstore.errors import InvalidRequest
@@ -171,4 +173,22 @@ def decode_cursor(cursor: str, keys: tuple[SortKey, ...], context: str) -> Bound
 def _restore(value: Any, key: SortKey) -> Any:
     if key.type == "date" and isinstance(value, str):
         return datetime.fromisoformat(value)
+    return value
+
+
+def db_datetime(value: datetime) -> Any:
+    """A sort value or boundary date-time as the database takes it (SQLite stores text)."""
+    return SearchDate._meta.get_field("low").get_db_prep_value(value, connection)
+
+
+def db_instant(value: Any) -> Any:
+    """A date-time the database handed back, as an aware datetime: PostgreSQL's text for a
+    timestamp, SQLite's text or naive datetime; anything else as it is."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return make_aware(value, connection.timezone)
     return value

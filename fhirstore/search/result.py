@@ -7,6 +7,8 @@ from fhirstore.search.request import SearchRequest
 
 # What a Bundle entry needs, and no more: a date-time column costs a conversion per row.
 ROW_FIELDS = ("pk", "resource_type", "logical_id", "text")
+# The same columns in SQL over `fhirstore_resource` aliased `r`.
+ROW_SQL = 'r."id", r."resource_type", r."logical_id", r."text"'
 
 
 @dataclass(frozen=True)

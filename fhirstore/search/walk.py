@@ -18,21 +18,19 @@ page both ways.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.utils.timezone import make_aware
 
 from fhirstore.models import Resource, SearchToken
-from fhirstore.search.paging import Boundary
+from fhirstore.search.paging import Boundary, db_datetime, db_instant
+from fhirstore.search.result import ROW_SQL
 
 Sql = tuple[str, list[Any]]
 Row = tuple[Any, ...]
 ROUNDS = 4
 _TOKENS = SearchToken._meta.db_table
 _RESOURCE = Resource._meta.db_table
-_COLUMNS = 'r."id", r."resource_type", r."logical_id", r."text"'
 
 
 @dataclass(frozen=True)
@@ -81,31 +79,29 @@ def _round(
     none, costs no second round trip."""
     candidates, params = _candidates(walk, point, window, backwards)
     last = f"SELECT * FROM c ORDER BY {_order('c', not backwards)} LIMIT 1"
-    # PostgreSQL's text for a timestamp parses ten times faster than its driver's datetimes.
-    high = 'CAST(c."sort_high" AS text)' if connection.vendor == "postgresql" else 'c."sort_high"'
     sql = (
         f"WITH c AS ({candidates})"
-        f" SELECT {_COLUMNS}, {high}, 0 FROM c"
+        f" SELECT {ROW_SQL}, {_high('c')}, 0 FROM c"
         f' JOIN {_RESOURCE} r ON r."id" = c."resource_id" WHERE {walk.rest[0]}'
-        f' UNION ALL SELECT m."resource_id", NULL, NULL, NULL, {high.replace("c.", "m.")},'
+        f' UNION ALL SELECT m."resource_id", NULL, NULL, NULL, {_high("m")},'
         f" (SELECT COUNT(*) FROM c) FROM ({last}) m"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params + walk.rest[1])
         rows = cursor.fetchall()
-    kept = [row[:4] + (_instant(row[4]),) for row in rows if not row[5]]
+    kept = [row[:4] + (db_instant(row[4]),) for row in rows if not row[5]]
     kept.sort(key=lambda row: (row[4], row[0]), reverse=not backwards)
     marker = next((row for row in rows if row[5]), None)
     if marker is None or marker[5] < window:
         return kept, None
-    return kept, (_instant(marker[4]), marker[0])
+    return kept, (db_instant(marker[4]), marker[0])
 
 
 def _candidates(walk: Walk, point: tuple[Any, int] | None, window: int, backwards: bool) -> Sql:
     where, params = walk.driver
     if point is not None:
         where += f' AND (t."sort_high", t."resource_id") {">" if backwards else "<"} (%s, %s)'
-        params = [*params, _date_param(point[0]), point[1]]
+        params = [*params, db_datetime(point[0]), point[1]]
     sql = (
         f'SELECT t."resource_id", t."sort_high" FROM {_TOKENS} t WHERE {where}'
         f" ORDER BY {_order('t', backwards)} LIMIT %s"
@@ -113,20 +109,13 @@ def _candidates(walk: Walk, point: tuple[Any, int] | None, window: int, backward
     return sql, [*params, window]
 
 
+def _high(alias: str) -> str:
+    """The candidate's date; PostgreSQL's text for a timestamp parses ten times faster than its
+    driver's datetimes."""
+    column = f'{alias}."sort_high"'
+    return f"CAST({column} AS text)" if connection.vendor == "postgresql" else column
+
+
 def _order(alias: str, backwards: bool) -> str:
     direction = "ASC" if backwards else "DESC"
     return f'{alias}."sort_high" {direction}, {alias}."resource_id" {direction}'
-
-
-def _instant(value: Any) -> Any:
-    """A datetime from the text of PostgreSQL (ISO with an offset) or SQLite, or SQLite's naive
-    datetime."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return make_aware(value, connection.timezone)
-    return value
-
-
-def _date_param(value: Any) -> Any:
-    return SearchToken._meta.get_field("sort_high").get_db_prep_value(value, connection)
