@@ -4,7 +4,7 @@ Every /fhir request is authenticated by its bearer token and answered in JSON, s
 CSRF, authentication, messages and clickjacking middleware have nothing to do there, yet on a read
 by id they cost about a tenth of the CPU. Requests under /fhir go through a handler built from
 FHIR_MIDDLEWARE; everything else (login and consent pages, the app API) through MIDDLEWARE. The
-plainest read by id skips even that (`api.fhir.fast_read`).
+plainest reads by id and searches skip even that (`api.fhir.direct`).
 """
 
 from collections.abc import Callable, Iterable
@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 
-from api.fhir import fast_read
+from api.fhir import direct
 
 
 class _FhirHandler(WSGIHandler):
@@ -31,8 +31,8 @@ def is_fhir_path(path: str) -> bool:
 
 
 class SiteHandler:
-    """Dispatch on the path: a plain read by id answered directly (`api.fhir.fast_read`), the
-    rest of /fhir to the lean handler, everything else to Django's full chain."""
+    """Dispatch on the path: a plain read by id or search answered directly (`api.fhir.direct`),
+    the rest of /fhir to the lean handler, everything else to Django's full chain."""
 
     def __init__(self) -> None:
         self.site = WSGIHandler()
@@ -43,5 +43,5 @@ class SiteHandler:
     ) -> Iterable[bytes]:
         if not is_fhir_path(environ.get("PATH_INFO", "")):
             return self.site(environ, start_response)
-        answered = fast_read.serve(environ, start_response)
+        answered = direct.serve(environ, start_response)
         return answered if answered is not None else self.fhir(environ, start_response)

@@ -1,5 +1,5 @@
-"""api.fhir.fast_read: a plain read by id answered without Django's request cycle, exactly as
-Django answers it, and every other request left to Django.
+"""api.fhir.direct: a plain read by id or search answered without Django's request cycle, exactly
+as Django answers it, and every other request left to Django.
 
 Each request goes through the WSGI application (`backend.handlers.SiteHandler`) twice: with the
 direct path, and with it switched off. Status, headers (but Date) and body must be the same, and
@@ -7,6 +7,7 @@ so must the audit rows each leaves.
 """
 
 import io
+import json
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from django.db import connection
 from access import audit_buffer, token_cache
 from access.models import AuditRecord
 from access.services import system_token_issue
-from api.fhir import fast_read
+from api.fhir import direct
 from backend.handlers import SiteHandler
 from tests.access.personas import login, put, token, token_revoke
 
@@ -57,7 +58,16 @@ def _call(environ: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
 
     body = b"".join(SiteHandler()(environ, start_response))
     answer["headers"].pop("Date", None)
-    return answer["status"], answer["headers"], body
+    return answer["status"], answer["headers"], _unstamped(body)
+
+
+def _unstamped(body: bytes) -> bytes:
+    """A searchset without the id and time each answer gets afresh."""
+    if b'"searchset"' not in body:
+        return body
+    bundle = json.loads(body)
+    del bundle["id"], bundle["meta"]["lastUpdated"]
+    return json.dumps(bundle).encode()
 
 
 def _audit_mark() -> int:
@@ -79,16 +89,16 @@ def _both_ways(environ: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict
     """The answer and audit rows with the direct path, then without it (tokens known alike)."""
     _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})  # the process learns the token
     mark = _audit_mark()
-    direct = _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})
-    direct_audit = _audit_rows(mark)
+    answered = _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})
+    answered_audit = _audit_rows(mark)
     mark = _audit_mark()
     with monkeypatch.context() as patch:
-        patch.setattr(fast_read, "serve", lambda environ, start_response: None)
+        patch.setattr(direct, "serve", lambda environ, start_response: None)
         django = _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})
     return {
-        "direct": direct,
+        "direct": answered,
         "django": django,
-        "direct_audit": direct_audit,
+        "direct_audit": answered_audit,
         "django_audit": _audit_rows(mark),
     }
 
@@ -133,7 +143,7 @@ def test_a_plain_read_is_answered_directly_and_as_django_answers_it(
     assert seen["direct"][0] == "200 OK"
     assert seen["direct"] == seen["django"]
     assert seen["direct_audit"] == seen["django_audit"] != []
-    taken = fast_read.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None)
+    taken = direct.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None)
     assert taken is not None
 
 
@@ -163,8 +173,99 @@ def test_anything_else_is_left_to_django_and_answered_alike(
 
     assert seen["direct"] == seen["django"]
     assert seen["direct_audit"] == seen["django_audit"]
-    taken = fast_read.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None)
+    taken = direct.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None)
     assert taken is None
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "query", "headers"),
+    [
+        ("system", "/fhir/Observation", "patient=ann", {}),
+        ("system", "/fhir/Observation/", "subject=Patient/ann&_count=1", {}),  # paged: links
+        ("system", "/fhir/Observation", "", {"X_PURPOSE_OF_USE": "TREAT"}),
+        ("system", "/fhir/Patient", "_id=ann,bob&_sort=-_id&_elements=name", {}),
+        ("system", "/fhir/Observation", "patient=ann&_summary=count", {}),
+        ("system", "/fhir/Observation", "patient=ann&_include=Observation:subject", {}),
+        ("system", "/fhir/Patient/ann/Observation", "", {"ACCEPT": "application/json"}),
+        ("system", "/fhir/Observation", "patient=bob&unknown=1", {"PREFER": "handling=lenient"}),
+        ("ann", "/fhir/Observation", "status=final", {}),
+        ("ann", "/fhir/Patient/ann/Observation", "_count=5", {}),
+        ("ann", "/fhir/Practitioner", "name=doc", {}),
+        ("ann", "/fhir/Observation", "patient=bob", {}),  # another person's record: nothing
+        ("ann", "/fhir/Patient/bob/Observation", "", {}),
+        ("system", "/fhir/Patient/ann/Practitioner", "", {}),  # not in the compartment
+    ],
+)
+def test_a_plain_search_is_answered_directly_and_as_django_answers_it(
+    world: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    who: str,
+    path: str,
+    query: str,
+    headers: Any,
+) -> None:
+    environ = _environ(path, world[who], query, **headers)
+    seen = _both_ways(environ, monkeypatch)
+
+    assert seen["direct"][0] == "200 OK"
+    assert b'"searchset"' in seen["direct"][2]
+    assert seen["direct"] == seen["django"]
+    assert seen["direct_audit"] == seen["django_audit"] != []
+    taken = direct.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None)
+    assert taken is not None
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "query", "headers"),
+    [
+        ("system", "/fhir/Observation", "date=yesterday", {}),  # invalid: 400
+        ("system", "/fhir/Observation", "unknown=1", {"PREFER": "handling=strict"}),  # 400
+        ("system", "/fhir/Observation", "_format=xml", {}),  # 406
+        ("system", "/fhir/Observation", "_pretty=true", {}),
+        ("system", "/fhir/Observation", "patient=ann", {"ORIGIN": "https://app.example"}),
+        ("system", "/fhir/Bogus", "name=x", {}),  # not a resource type: 404
+        ("system", "/fhir/Subscription", "", {}),  # a route of its own
+    ],
+)
+def test_any_other_search_is_left_to_django_and_answered_alike(
+    world: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    who: str,
+    path: str,
+    query: str,
+    headers: Any,
+) -> None:
+    environ = _environ(path, world[who], query, **headers)
+    seen = _both_ways(environ, monkeypatch)
+
+    assert seen["direct"] == seen["django"]
+    assert seen["direct_audit"] == seen["django_audit"]
+    taken = direct.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None)
+    assert taken is None
+
+
+def test_audit_events_are_searched_through_django_which_publishes_them_first(
+    world: dict[str, str],
+) -> None:
+    environ = _environ("/fhir/AuditEvent", world["system"])
+    assert _call(dict(environ))[0] == "200 OK"  # the process now knows the token
+
+    assert direct.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None) is None
+
+
+def test_a_revoked_token_gets_401_from_a_search_and_nothing_is_read(
+    world: dict[str, str],
+) -> None:
+    environ = _environ("/fhir/Observation", world["ann"], "patient=ann")
+    assert _call(dict(environ))[0] == "200 OK"  # the process now knows the token
+    token_revoke(world["ann"])
+    mark = _audit_mark()
+
+    status, _headers, body = _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})
+
+    assert status.startswith("401")
+    assert b"ann-weight" not in body
+    assert [row[3] for row in _audit_rows(mark)] == ["4"]  # one record, of the refusal
 
 
 def test_the_deleted_answer_gone_through_django(world: dict[str, str]) -> None:
@@ -197,9 +298,9 @@ def test_a_token_the_process_has_not_seen_goes_through_django_first(
     token_cache.forget_all()
     environ = _environ("/fhir/Patient/bob", world["system"])
 
-    assert fast_read.serve(dict(environ), lambda *a: None) is None
+    assert direct.serve(dict(environ), lambda *a: None) is None
     assert _call(dict(environ) | {"wsgi.input": io.BytesIO(b"")})[0] == "200 OK"
-    assert fast_read.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None)
+    assert direct.serve(dict(environ) | {"wsgi.input": io.BytesIO(b"")}, lambda *a: None)
 
 
 def test_over_the_rate_limit_django_answers_429(
