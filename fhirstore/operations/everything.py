@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from django.db import connection
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
@@ -20,6 +21,7 @@ from fhirstore.context import AccessScope
 from fhirstore.errors import NotFound
 from fhirstore.models import CompartmentMember, Resource
 from fhirstore.models.index import SearchReference
+from fhirstore.prepared import prepared_cursor
 from fhirstore.search.access import allowed_q, check_readable
 from fhirstore.search.bundle import searchset_chunks
 from fhirstore.search.paging import Boundary, decode_cursor, encode_cursor
@@ -51,6 +53,17 @@ def everything_chunks(
     return _stream(rows, members, options, scope, base_url, path, patient_id)
 
 
+def _values(rows: QuerySet, *, pinned: bool) -> list[tuple[Any, ...]]:
+    """The rows of a `.values_list()` query, run as the ORM would run it. Pinned to one
+    patient's record, whose size bounds the rows read whatever the values, the statement is
+    prepared (`fhirstore.prepared`): planning cost a heavy record more PostgreSQL time than
+    fetching its rows, and the ORM's row iteration more Python time than the driver's."""
+    sql, params = rows.query.sql_with_params()
+    with prepared_cursor() if pinned else connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def _options(params: list[tuple[str, str]]) -> dict[str, Any]:
     options: dict[str, Any] = {"echo": []}
     for name, raw in params:
@@ -73,7 +86,7 @@ def _check_patient(patient_id: str, scope: AccessScope) -> None:
     found = Resource.objects.filter(
         allowed_q(scope), resource_type="Patient", logical_id=patient_id, deleted=False
     )
-    if not found.exists():
+    if not _values(found.values_list("pk")[:1], pinned=True):
         raise NotFound(f"Patient/{patient_id} is not known")
 
 
@@ -92,7 +105,9 @@ def _since_q(options: dict[str, Any]) -> Q:
     return Q(last_updated__gte=options["since"]) if "since" in options else Q()
 
 
-def _referenced(members: QuerySet, scope: AccessScope, options: dict[str, Any]) -> list[Row]:
+def _referenced(
+    members: QuerySet, scope: AccessScope, options: dict[str, Any], *, pinned: bool
+) -> list[Row]:
     """Resources the compartment refers to whose types never belong to a patient's compartment:
     the practitioners, organisations, locations and medications that support the record (the
     operation's definition). A resource of a compartment type belongs to its own patients'
@@ -100,7 +115,8 @@ def _referenced(members: QuerySet, scope: AccessScope, options: dict[str, Any]) 
     rows = Resource.objects.filter(_targets_of(members), allowed_q(scope), deleted=False)
     if options.get("types"):
         rows = rows.filter(resource_type__in=options["types"])
-    return [Row.of(v) for v in rows.filter(_since_q(options)).order_by("pk").values(*ROW_FIELDS)]
+    rows = rows.filter(_since_q(options)).order_by("pk").values_list(*ROW_FIELDS)
+    return [Row(*values) for values in _values(rows, pinned=pinned)]
 
 
 def _targets_of(members: QuerySet) -> RawSQL:
@@ -110,23 +126,24 @@ def _targets_of(members: QuerySet) -> RawSQL:
     and Provenance targets: most of them) are dropped before any lookup."""
     member_ids, params = members.values("resource_id").query.sql_with_params()
     resource, references = Resource._meta.db_table, SearchReference._meta.db_table
-    inside = sorted(compartment_paths())
+    # The compartment's types are written into the statement: constants let PostgreSQL check
+    # them by a hash table, where a list of 66 parameters is compared one by one.
+    inside = ", ".join(f"'{name}'" for name in sorted(compartment_paths()))
     sql = (
         f'("{resource}"."resource_type", "{resource}"."logical_id") IN'
         f' (SELECT v."target_type", v."target_id" FROM "{references}" v'
-        f' WHERE v."resource_id" IN ({member_ids})'
-        f' AND v."target_type" NOT IN ({", ".join(["%s"] * len(inside))}))'
+        f' WHERE v."resource_id" IN ({member_ids}) AND v."target_type" NOT IN ({inside}))'
     )
-    return RawSQL(sql, (*params, *inside), output_field=BooleanField())
+    return RawSQL(sql, params, output_field=BooleanField())
 
 
-def _chunks(rows: QuerySet) -> Iterator[Row]:
+def _chunks(rows: QuerySet, *, pinned: bool) -> Iterator[Row]:
     """`rows` (ordered by pk) CHUNK at a time, each chunk one plain query after the last pk
     seen. A server-side cursor would hold the connection's place for the whole response and,
     outside a transaction (WITH HOLD), make PostgreSQL copy every row before the first FETCH."""
     last = 0
     while True:
-        chunk = list(rows.filter(pk__gt=last).values_list(*ROW_FIELDS)[:CHUNK])
+        chunk = _values(rows.filter(pk__gt=last).values_list(*ROW_FIELDS)[:CHUNK], pinned=pinned)
         yield from (Row(*values) for values in chunk)
         if len(chunk) < CHUNK:
             return
@@ -148,12 +165,13 @@ def _stream(
     boundary = decode_cursor(options["cursor"], (), context) if "cursor" in options else None
     if boundary is not None:
         rows = rows.filter(pk__gt=boundary.pk)
-    included = _referenced(members, scope, options) if boundary is None else []
+    pinned = patient_id is not None
+    included = _referenced(members, scope, options, pinned=pinned) if boundary is None else []
     if count is None:
-        matches = _chunks(rows)
+        matches = _chunks(rows, pinned=pinned)
         result = SearchResult(request=request, included=included)
         return searchset_chunks(result=result, base_url=base_url, path=path, matches=matches)
-    page = [Row.of(v) for v in rows.values(*ROW_FIELDS)[: count + 1]]
+    page = [Row(*v) for v in _values(rows.values_list(*ROW_FIELDS)[: count + 1], pinned=pinned)]
     next_cursor = None
     if len(page) > count:
         page = page[:count]
