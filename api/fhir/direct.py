@@ -12,14 +12,15 @@ recycle them (`close_old_connections` before and after); of their other receiver
 anything to do here but clear DEBUG's query log, which is bounded anyway.
 
 Only the plain forms are taken; `serve` returns None for anything else and Django serves it, as
-before: another method, a read with a query string, `_format` or `_pretty`, an `Origin` (CORS),
-a conditional read (`If-None-Match`, `If-Modified-Since`), an `Accept` of anything but JSON, a
-host not allowed, a token this process has not seen yet, a route Django sends elsewhere
-(Subscription, AuditEvent, whose reads publish the audit log first), and any request that does
-not succeed (denied, unknown, deleted, a revoked token, an invalid parameter, an error), so that
-errors are answered and audited in one place. Nothing is written before that decision. Over its
-rate limit a request is passed on too, and Django counts it once more and answers 429. Tests
-compare the two paths' answers header for header, and their audit rows.
+before: another method, a read with a query string, a search with `_format`, `_pretty` or
+`_type`, an `Origin` (CORS), a conditional read (`If-None-Match`, `If-Modified-Since`), an
+`Accept` of anything but JSON, a host not allowed, a token this process has not seen yet, a
+route Django sends elsewhere (Subscription, AuditEvent, whose reads publish the audit log
+first), and any request that does not succeed (denied, unknown, deleted, a revoked token, an
+invalid parameter, an error), so that errors are answered and audited in one place. Nothing is
+written before that decision. Over its rate limit a request is passed on too, and Django counts
+it once more and answers 429. Tests compare the two paths' answers header for header, and their
+audit rows.
 """
 
 import functools
@@ -56,7 +57,9 @@ _ID = r"[A-Za-z0-9\-\.]{1,64}"
 _READ = re.compile(rf"/fhir/([A-Z][A-Za-z]+)/({_ID})/?")
 _SEARCH = re.compile(rf"/fhir/(?:Patient/({_ID})/)?([A-Z][A-Za-z]+)/?")
 _ACCEPTED = {"", "*/*", "application/fhir+json", "application/json", "application/json+fhir"}
-_NEGOTIATING = ("_format", "_pretty")  # the views' negotiation reads these
+# The views' negotiation reads `_format` and `_pretty`; `_type` may name AuditEvent, which
+# Django's view publishes first.
+_DECLINED = ("_format", "_pretty", "_type")
 StartResponse = Callable[..., Any]
 Answer = tuple[str, list[tuple[str, str]], bytes]
 
@@ -71,8 +74,9 @@ def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[by
         answer = answering()
     except (FhirError, GuardFailed, DisallowedHost):
         answer = None
-    except Exception:  # Django serves it again and answers the error in its one way
-        logger.exception("direct answer failed; passed to Django")
+    except Exception as error:  # Django serves it again and answers the error in its one way
+        # The type only: a message could quote the request's values (patient ids).
+        logger.warning("direct answer failed (%s); passed to Django", type(error).__name__)
         answer = None
     finally:
         close_old_connections()
@@ -101,7 +105,7 @@ def _answering(environ: dict[str, Any]) -> Callable[[], Answer | None] | None:
     if _routed(route) not in ("fhir-type", "fhir-compartment-search"):
         return None
     params = parse_qsl(query, keep_blank_values=True)
-    if any(name in _NEGOTIATING for name, _value in params):
+    if any(name in _DECLINED for name, _value in params):
         return None
     return functools.partial(_search, environ, resource_type, patient, params)
 

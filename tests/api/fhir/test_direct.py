@@ -222,6 +222,7 @@ def test_a_plain_search_is_answered_directly_and_as_django_answers_it(
         ("system", "/fhir/Observation", "unknown=1", {"PREFER": "handling=strict"}),  # 400
         ("system", "/fhir/Observation", "_format=xml", {}),  # 406
         ("system", "/fhir/Observation", "_pretty=true", {}),
+        ("system", "/fhir/Observation", "_type=Observation", {}),
         ("system", "/fhir/Observation", "patient=ann", {"ORIGIN": "https://app.example"}),
         ("system", "/fhir/Bogus", "name=x", {}),  # not a resource type: 404
         ("system", "/fhir/Subscription", "", {}),  # a route of its own
