@@ -116,3 +116,5 @@ def test_a_pinned_search_checks_its_other_criteria_on_the_patients_rows_in_any_p
         cursor.execute("DEALLOCATE pinned")
     assert "(SubPlan 1) AND (SubPlan 2)" in plan, plan  # a probe per row for each
     assert plan.count("Index Only Scan using stoken_resource") == 2, plan
+    # probed on the patient's index rows, before any resource row is read
+    assert plan.count("Index Cond: ((resource_id = i0.resource_id)") == 2, plan
