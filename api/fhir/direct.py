@@ -66,8 +66,8 @@ Answer = tuple[str, list[tuple[str, str]], bytes]
 
 def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes] | None:
     """Answer a plain read by id or search, or None to let Django serve the request."""
-    answering = _answering(environ)
-    if answering is None or not _plain(environ):
+    answering = _answering(environ) if _plain(environ) else None
+    if answering is None:
         return None
     close_old_connections()  # what Django's request signals do that matters here
     try:
@@ -101,8 +101,11 @@ def _answering(environ: dict[str, Any]) -> Callable[[], Answer | None] | None:
     if search is None or search[2] == "AuditEvent":
         return None
     patient, resource_type = search[1], search[2]
-    route = f"/fhir/Patient/x/{resource_type}" if patient else f"/fhir/{resource_type}"
-    if _routed(route) not in ("fhir-type", "fhir-compartment-search"):
+    if patient:
+        routed_here = _routed(f"/fhir/Patient/x/{resource_type}") == "fhir-compartment-search"
+    else:
+        routed_here = _routed(f"/fhir/{resource_type}") == "fhir-type"
+    if not routed_here:
         return None
     params = parse_qsl(query, keep_blank_values=True)
     if any(name in _DECLINED for name, _value in params):
