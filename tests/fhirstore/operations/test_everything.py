@@ -82,6 +82,17 @@ def test_streamed_rows_come_a_chunk_per_query_each_once(
     assert len(matches) == len(set(matches))
 
 
+def test_the_same_record_comes_back_each_time_its_statements_are_reused(world, monkeypatch):
+    """On PostgreSQL one patient's statements are prepared, and after five runs PostgreSQL may
+    plan them without their values; every run must read the same record."""
+    monkeypatch.setattr("fhirstore.operations.everything.CHUNK", 2)
+    first = entries(everything("ann"))
+    for _ in range(7):
+        assert entries(everything("ann")) == first
+    assert entries(everything("bob")) == ["Observation/b0", "Patient/bob"]
+    assert len(first) == 5
+
+
 def test_type_and_since(world):
     assert entries(everything("ann", [("_type", "Patient")])) == ["Patient/ann"]
     assert "entry" not in everything("ann", [("_since", "2999-01-01")])
