@@ -38,6 +38,9 @@ class _Queue:
         self.oldest = 0.0
         self.lock = threading.Lock()
         self.wake = threading.Condition(self.lock)
+        # Held while a batch is written, so that a `flush` returns only once every row queued
+        # before it is in the table, even a batch the flusher thread took a moment earlier.
+        self.writing = threading.Lock()
         self.pid = os.getpid()
         self.thread: threading.Thread | None = None
         self.stopping = False
@@ -70,17 +73,18 @@ def record(rows: list[tuple[Any, ...]]) -> None:
 def flush() -> int:
     """Write every row waiting in this process now; return how many were written."""
     queue = _current_queue()
-    with queue.lock:
-        rows, queue.rows = queue.rows, []
-    if not rows:
-        return 0
-    try:
-        _insert(rows)
-    except Exception:
+    with queue.writing:
         with queue.lock:
-            queue.rows[:0] = rows
-        raise
-    return len(rows)
+            rows, queue.rows = queue.rows, []
+        if not rows:
+            return 0
+        try:
+            _insert(rows)
+        except Exception:
+            with queue.lock:
+                queue.rows[:0] = rows
+            raise
+        return len(rows)
 
 
 def _current_queue() -> _Queue:

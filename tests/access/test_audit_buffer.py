@@ -8,6 +8,7 @@ are read, at stop), and a failed write keeps the rows for the next try.
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -67,6 +68,29 @@ def test_reading_the_log_writes_what_waits_first(client, settings):
     entries = access_log_for_patient(patient_id="p-7")
 
     assert len(entries) == 2
+
+
+def test_a_flush_returns_once_the_batch_being_written_is_in(client, settings, monkeypatch):
+    """The flusher thread may have taken the waiting rows a moment before: `flush` (before the
+    log is read) must still return only when they are written."""
+    _limits(settings, rows=1, ms=600_000)
+    taken, release = threading.Event(), threading.Event()
+    insert = audit_buffer._insert
+
+    def slow_insert(rows):
+        if threading.current_thread().name == "audit-flusher":
+            taken.set()
+            release.wait(10)
+        insert(rows)
+
+    monkeypatch.setattr(audit_buffer, "_insert", slow_insert)
+    _read_denied(client)
+    assert taken.wait(10)  # the flusher holds the row, not yet written
+    threading.Timer(0.3, release.set).start()
+
+    audit_buffer.flush()
+
+    assert AuditRecord.objects.count() == 1
 
 
 def test_a_failed_write_keeps_the_rows_for_the_next_try(client, settings):
