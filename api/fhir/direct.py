@@ -27,7 +27,6 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -42,14 +41,12 @@ from django.urls import Resolver404, resolve
 from access.audit import Call, Target, audit_call
 from access.ratelimit import api_limit_wait
 from access.scopes import known_token_scope
+from api.fhir import search_views
 from api.fhir.negotiation import media_for_accept
-from api.fhir.responses import base_url, version_headers
-from fhirstore.context import GuardFailed
+from api.fhir.responses import version_headers
+from fhirstore.context import AccessScope, GuardFailed
 from fhirstore.errors import FhirError
 from fhirstore.repository import Repository, check_type
-from fhirstore.search.bundle import searchset_bytes
-from fhirstore.search.engine import execute_search
-from fhirstore.search.parse import parse_search
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +132,8 @@ def _routed(path: str) -> str:
         return ""
 
 
-def _caller(environ: dict[str, Any]) -> tuple[WSGIRequest, Any, Any] | None:
-    """The request, its token and scope (the token's check left to the store), or None."""
+def _caller(environ: dict[str, Any]) -> tuple[WSGIRequest, AccessScope] | None:
+    """The request (its token attached) and scope (the token's check left to the store), or None."""
     request = WSGIRequest(environ)
     request.get_host()  # DisallowedHost: Django answers 400
     if settings.SECURE_SSL_REDIRECT and not request.is_secure():
@@ -146,7 +143,7 @@ def _caller(environ: dict[str, Any]) -> tuple[WSGIRequest, Any, Any] | None:
         return None
     token, scope = known
     request.access_token = token  # type: ignore[attr-defined]  # as access.scopes sets it
-    return request, token, scope
+    return request, scope
 
 
 def _within_limits(environ: dict[str, Any]) -> bool:
@@ -158,7 +155,7 @@ def _read(environ: dict[str, Any], resource_type: str, logical_id: str) -> Answe
     caller = _caller(environ)
     if caller is None:
         return None
-    request, _token, scope = caller
+    request, scope = caller
     repo = Repository(scope=scope)
     stored = repo.read(resource_type=resource_type, logical_id=logical_id)
     if not _within_limits(environ):
@@ -177,25 +174,21 @@ def _search(
     caller = _caller(environ)
     if caller is None:
         return None
-    request, _token, scope = caller
+    request, scope = caller
     check_type(resource_type)
-    prefer = environ.get("HTTP_PREFER", "").replace(" ", "").lower()
-    parsed = parse_search(
-        resource_type=resource_type, params=params, strict="handling=strict" in prefer.split(",")
-    )
-    compartment = ("Patient", patient) if patient else None
-    result = execute_search(request=parsed, scope=scope, compartment=compartment)
     repo = Repository(scope=scope)
-    if result.guard_held:
-        repo.credentials_held()
-    repo.require_live()  # GuardFailed: Django answers 401
+    body = search_views.searchset(
+        request=request,
+        params=params,
+        repo=repo,
+        resource_type=resource_type,
+        path=f"Patient/{patient}/{resource_type}" if patient else resource_type,
+        compartment=("Patient", patient) if patient else None,
+    )
+    repo.require_live()  # if no page proved them; GuardFailed: Django answers 401
     if not _within_limits(environ):
         return None
-    path = f"Patient/{patient}/{resource_type}" if patient else resource_type
-    body = searchset_bytes(result=result, base_url=base_url(), path=path)
     target = Target("search-type", resource_type, "", patient or "")
-    if repo.read_patients is not None:
-        target = replace(target, known_patients=repo.read_patients)
     audit_call(Call.of(request), scope=scope, status=200, target=target)
     return _ok(environ, request, body, ())
 

@@ -43,6 +43,24 @@ def strict(request: HttpRequest) -> bool:
     return "handling=strict" in prefer.split(",")
 
 
+def searchset(
+    *,
+    request: HttpRequest,
+    params: list[tuple[str, str]],
+    repo: Repository,
+    resource_type: str | None,
+    path: str,
+    compartment: tuple[str, str] | None = None,
+) -> bytes:
+    """The searchset Bundle of one search; a page that proved the caller's credentials
+    (`AccessScope.guard`) marks them checked on `repo`."""
+    parsed = parse_search(resource_type=resource_type, params=params, strict=strict(request))
+    result = execute_search(request=parsed, scope=repo.scope, compartment=compartment)
+    if result.guard_held:
+        repo.credentials_held()
+    return searchset_bytes(result=result, base_url=base_url(), path=path)
+
+
 def _run(
     request: HttpRequest,
     repo: Repository,
@@ -50,13 +68,15 @@ def _run(
     path: str,
     compartment: tuple[str, str] | None = None,
 ) -> HttpResponse:
-    parsed = parse_search(
-        resource_type=resource_type, params=search_params(request), strict=strict(request)
+    body = searchset(
+        request=request,
+        params=search_params(request),
+        repo=repo,
+        resource_type=resource_type,
+        path=path,
+        compartment=compartment,
     )
-    result = execute_search(request=parsed, scope=repo.scope, compartment=compartment)
-    if result.guard_held:
-        repo.credentials_held()
-    return respond(request, searchset_bytes(result=result, base_url=base_url(), path=path))
+    return respond(request, body)
 
 
 def search_type(request: HttpRequest, repo: Repository, resource_type: str) -> HttpResponse:
