@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from fhirstore.context import Guard, GuardFailed
-from fhirstore.prepared import first_row, prepared_cursor
+from fhirstore.prepared import first_row
 from fhirstore.stored import aware
 
 _COLUMNS = (
@@ -62,9 +62,8 @@ def read_current_guarded(resource_type: str, logical_id: str, guard: Guard) -> C
 
 
 def guard_holds(guard: Guard) -> bool:
-    with prepared_cursor() as cursor:
-        cursor.execute(f"SELECT ({guard.sql})", list(guard.params))
-        return bool(cursor.fetchone()[0])
+    found = first_row(f"SELECT ({guard.sql})", list(guard.params))
+    return found is not None and _flag(found[0])
 
 
 def _row(found: "tuple[Any, ...] | list[Any] | None") -> CurrentRow | None:

@@ -7,8 +7,8 @@ prepared (bench/RESULTS.md, "prepared statements"). `prepared_cursor()` gives a 
 (`connection.execute_wrappers` still see it) whose statements psycopg prepares on first use and
 keeps per connection; while queries are logged (DEBUG, tests counting queries) it is a plain one,
 as the log cannot show a prepared statement's text. Only statements whose text repeats go through
-it (a read by id, the token check, the page query of each search shape, one patient's
-`$everything`): each distinct text takes a slot of psycopg's per-connection cache of prepared
+it (a read by id, the token check, the page query of each pinned search shape, the rounds of
+a sorted token search, one patient's `$everything`): each distinct text takes a slot of psycopg's per-connection cache of prepared
 statements (the last 100 are kept).
 
 Transaction-mode connection poolers older than PgBouncer 1.21 cannot carry prepared

@@ -111,10 +111,10 @@ def _walk(request: SearchRequest, resource_type: str, parts: list[Sql]) -> Walk 
     if driver is None:
         return None
     rows = _row_condition(driver, resource_type, "t")
-    others = _criteria_sql(tuple(c for c in request.criteria if c is not driver), resource_type)
-    if rows is None or others is None:
+    probes = _probes(request.criteria, resource_type, 'c."resource_id"', skip=driver)
+    if rows is None or probes is None:
         return None
-    return Walk(driver=rows[1], rest=_joined([*parts, others], " AND "))
+    return Walk(driver=rows[1], rest=_joined([*parts, *probes], " AND "))
 
 
 def _drives(criterion: Criterion) -> bool:
@@ -137,7 +137,8 @@ def _cursor(found: Plan) -> Any:
     of rows whatever the values, the one generic plan PostgreSQL settles on for a prepared
     statement serves them all. Other searches' best plan depends on how many rows their values
     match (a common code against a rare one), and a generic plan chosen for one made the
-    body-weight search 4x slower: PostgreSQL plans those each time."""
+    body-weight search 4x slower: PostgreSQL plans those each time (but for the rounds of an
+    index walk, `walk.py`, which are bounded too)."""
     return prepared_cursor() if found.pinned else connection.cursor()
 
 
@@ -265,10 +266,23 @@ def _probed_sql(
         return None
     if driver is None:
         return None
-    parts: list[Sql] = [driver]
+    probes = _probes(criteria, resource_type, f'{driver_alias}."resource_id"', skip=pin)
+    if probes is None:
+        return None
+    rows, params = _joined([driver, *probes], " AND ")
+    return f'r."id" IN ({rows})', params
+
+
+def _probes(
+    criteria: tuple[Criterion, ...], resource_type: str, row: str, skip: Criterion | None
+) -> list[Sql] | None:
+    """Each criterion but `skip` as a probe of its index rows for the resource id `row` names,
+    or None if one is not a plain criterion. On PostgreSQL an `OFFSET 0` keeps each a per-row
+    probe in any plan (see `_probed_sql`)."""
     fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
+    probes: list[Sql] = []
     for n, criterion in enumerate(criteria):
-        if criterion is pin:
+        if criterion is skip:
             continue
         found = _row_condition(criterion, resource_type, f"i{n}")
         if found is None:
@@ -276,11 +290,10 @@ def _probed_sql(
         model, (sql, params) = found
         probe = (
             f"EXISTS (SELECT 1 FROM {model._meta.db_table} i{n}"
-            f' WHERE i{n}."resource_id" = {driver_alias}."resource_id" AND {sql}{fence})'
+            f' WHERE i{n}."resource_id" = {row} AND {sql}{fence})'
         )
-        parts.append((probe, params))
-    rows, params = _joined(parts, " AND ")
-    return f'r."id" IN ({rows})', params
+        probes.append((probe, params))
+    return probes
 
 
 def _criteria_sql(criteria: tuple[Criterion, ...], resource_type: str) -> Sql | None:

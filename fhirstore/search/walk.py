@@ -5,11 +5,15 @@ with each row's principal date (`latest.py`), so the rows of one code come newes
 backward range scan (rows of the same instant are put in id order as they come). A round takes the
 next `window` rows of that range (the candidates) and keeps those that also meet the other
 conditions (other criteria, access, not deleted), in a statement whose candidate subquery is
-limited, so that PostgreSQL cannot trade the walk for a join over every match. One round is enough
-when the other conditions keep most candidates, as usual; otherwise the window doubles from where
-the last round stopped, and after `ROUNDS` rounds the rest of the page comes from the general plan
-(`compiled.fetch`), which the planner answers from the index tables as it sees fit. A page
-therefore reads about as many index rows as it returns, however many resources carry the code.
+limited, so that PostgreSQL cannot trade the walk for a join over every match. Each other
+criterion is a probe of its index rows for one candidate (`compiled._probes`), so the statement
+reads a bounded number of rows whatever its values, and it is prepared: planned once per
+connection, where planning it cost more than running it (bench/RESULTS.md, "Sixth session").
+One round is enough when the other conditions keep most candidates, as usual; otherwise the
+window doubles from where the last round stopped, and after `ROUNDS` rounds the rest of the
+page comes from the general plan (`compiled.fetch`), which the planner answers from the index
+tables as it sees fit. A page therefore reads about as many index rows as it returns, however
+many resources carry the code.
 
 The order is the general plan's: the principal date's latest instant descending (MIN_DATE for
 none, so last), then the resource id descending (`paging.ties_descending`); the same boundaries
@@ -23,6 +27,7 @@ from typing import Any
 from django.db import connection
 
 from fhirstore.models import Resource, SearchToken
+from fhirstore.prepared import prepared_cursor
 from fhirstore.search.paging import Boundary, db_datetime, db_instant
 from fhirstore.search.result import ROW_SQL
 
@@ -77,6 +82,19 @@ def _round(
     One statement: the kept rows, then a marker row (id and date of the last candidate, and the
     number of candidates), so that a round whose candidates are all dropped, or that finds
     none, costs no second round trip."""
+    with prepared_cursor() as cursor:
+        cursor.execute(*round_sql(walk, point, window, backwards))
+        rows = cursor.fetchall()
+    kept = [row[:4] + (db_instant(row[4]),) for row in rows if not row[5]]
+    kept.sort(key=lambda row: (row[4], row[0]), reverse=not backwards)
+    marker = next((row for row in rows if row[5]), None)
+    if marker is None or marker[5] < window:
+        return kept, None
+    return kept, (db_instant(marker[4]), marker[0])
+
+
+def round_sql(walk: Walk, point: tuple[Any, int] | None, window: int, backwards: bool) -> Sql:
+    """A round's statement: the kept rows, then the marker row (`_round`)."""
     candidates, params = _candidates(walk, point, window, backwards)
     last = f"SELECT * FROM c ORDER BY {_order('c', not backwards)} LIMIT 1"
     sql = (
@@ -86,15 +104,7 @@ def _round(
         f' UNION ALL SELECT m."resource_id", NULL, NULL, NULL, {_high("m")},'
         f" (SELECT COUNT(*) FROM c) FROM ({last}) m"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + walk.rest[1])
-        rows = cursor.fetchall()
-    kept = [row[:4] + (db_instant(row[4]),) for row in rows if not row[5]]
-    kept.sort(key=lambda row: (row[4], row[0]), reverse=not backwards)
-    marker = next((row for row in rows if row[5]), None)
-    if marker is None or marker[5] < window:
-        return kept, None
-    return kept, (db_instant(marker[4]), marker[0])
+    return sql, params + walk.rest[1]
 
 
 def _candidates(walk: Walk, point: tuple[Any, int] | None, window: int, backwards: bool) -> Sql:

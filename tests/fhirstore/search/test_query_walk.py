@@ -142,3 +142,42 @@ def test_a_sparse_code_takes_rounds_and_still_finds_the_same(weights):
         rows = compiled.fetch(found, None, 3)  # alice holds 4 of the 41, spread over the years
     assert len(queries.captured_queries) > 2
     assert [row[2] for row in rows] == orm_ids(request, ALICE)[:3]
+
+
+@pytest.mark.postgres
+def test_a_round_probes_each_candidate_for_the_other_criteria_in_any_plan(weights):
+    """The round statement is prepared, so PostgreSQL may run a generic plan made without the
+    values: it must still walk the code's index rows newest first and check the date of each
+    candidate alone, before reading its resource row, never join every dated row."""
+    query = f"{WEIGHT}&date=ge2011-01-01&_sort=-date"
+    found = compiled.plan(request_of("Observation", query), ALICE, None)
+    assert found is not None
+    assert found.walk is not None
+    sql, values = walk.round_sql(found.walk, None, 12, False)
+    numbered = sql.replace("%s", "{}").format(*(f"${n + 1}" for n in range(len(values))))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # the test tables are tiny
+        cursor.execute(f"PREPARE round AS {numbered}")
+        cursor.execute(f"EXPLAIN EXECUTE round({', '.join(['%s'] * len(values))})", values)
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+        cursor.execute("DEALLOCATE round")
+    assert "Index Only Scan Backward using stoken_code_date" in plan, plan
+    candidates = plan.split("fhirstore_resource_pkey", 1)[0]  # what comes before a resource row
+    assert "CTE Scan on c" in candidates, plan
+    assert "Filter: (SubPlan" in candidates, plan
+    assert "Index Cond: ((resource_id = c.resource_id)" in candidates, plan
+
+
+def test_the_same_pages_come_back_each_time_the_round_statement_is_reused(weights):
+    """PostgreSQL plans a prepared statement afresh five times, then may keep a generic plan:
+    the rows must not change with it (on PostgreSQL every run here takes the generic plan)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+    for n in range(8):
+        query = f"{WEIGHT}&date=ge201{n % 3}-01-01&_sort=-date"
+        for scope in (SYSTEM, ALICE):
+            assert compiled_ids(request_of("Observation", query), scope) == orm_ids(
+                request_of("Observation", query), scope
+            ), (query, scope)
