@@ -8,8 +8,16 @@ prepared (bench/RESULTS.md, "prepared statements"). `prepared_cursor()` gives a 
 keeps per connection; while queries are logged (DEBUG, tests counting queries) it is a plain one,
 as the log cannot show a prepared statement's text. Only statements whose text repeats go through
 it (a read by id, the token check, the page query of each pinned search shape, the rounds of
-a sorted token search, one patient's `$everything`): each distinct text takes a slot of psycopg's per-connection cache of prepared
-statements (the last 100 are kept).
+a sorted token search, one patient's `$everything`): each distinct text takes a slot of
+psycopg's per-connection cache of prepared statements (the last 100 are kept).
+
+Every statement run through it must be safe in a generic plan, one made without its values: it
+reads a bounded number of rows whatever they are (tests check the plans with
+`plan_cache_mode = force_generic_plan`). Connections use generic plans from the first run
+(`use_generic_plans`): PostgreSQL's own choice kept planning a sorted search for a code nothing
+carries on every run, as the plan made for no rows looked cheaper than the generic one, and
+planning cost more than running it. Statements Django runs are bound on the client, never
+prepared, and are planned each time as before.
 
 Transaction-mode connection poolers older than PgBouncer 1.21 cannot carry prepared
 statements; `DATABASE_PREPARED_STATEMENTS=0` turns them off.
@@ -44,6 +52,14 @@ class _PreparingCursor(psycopg.Cursor):
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         kwargs["prepare"] = True
         return super().execute(query, params, **kwargs)
+
+
+def use_generic_plans(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    """`connection_created` receiver: prepared statements on this connection run their generic
+    plan from the first execution."""
+    if _enabled(connection):
+        with connection.cursor() as cursor:
+            cursor.execute("SET plan_cache_mode = force_generic_plan")
 
 
 @contextmanager

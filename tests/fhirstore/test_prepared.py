@@ -1,7 +1,9 @@
 """fhirstore.prepared: hot statements are prepared once per PostgreSQL connection."""
 
+from typing import Any
+
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from fhirstore.prepared import _numbered, first_row, prepared_cursor
@@ -35,6 +37,36 @@ def test_setting_off_prepares_nothing(settings: pytest.FixtureRequest) -> None:
     settings.DATABASE_PREPARED_STATEMENTS = False  # type: ignore[attr-defined]
     assert _run_probe(2) == 3
     assert not [s for s in _prepared_statements() if "probe_prepared" in s]
+
+
+def _plan_cache_mode(db: Any) -> str:
+    with db.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        return str(cursor.fetchone()[0])
+
+
+@pytest.mark.postgres
+def test_prepared_statements_run_their_generic_plan_from_the_first_run() -> None:
+    assert _plan_cache_mode(connection) == "force_generic_plan"
+    assert _run_probe(7) == 8
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%probe_prepared%%'"
+        )
+        assert cursor.fetchone() == (1, 0)
+
+
+@pytest.mark.postgres
+def test_with_prepared_statements_off_postgresql_chooses_its_plans(
+    settings: pytest.FixtureRequest,
+) -> None:
+    settings.DATABASE_PREPARED_STATEMENTS = False  # type: ignore[attr-defined]
+    fresh = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        assert _plan_cache_mode(fresh) == "auto"
+    finally:
+        fresh.close()
 
 
 def test_statements_are_seen_by_django_query_logging() -> None:
