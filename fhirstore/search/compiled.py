@@ -22,7 +22,7 @@ from operator import or_
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model, Q
 
 from fhirstore.context import AccessScope
@@ -368,17 +368,16 @@ def _lookup_sql(child: Any, model: type[Model], alias: str) -> Sql | None:
         return None
     if not isinstance(column, Field):
         return None
-    lhs = connection.ops.lookup_cast(lookup, column.get_internal_type()) % (
-        f'{alias}."{column.column}"'
-    )
+    db = connections[DEFAULT_DB_ALIAS]  # one lookup: each `connection.x` costs a context-local one
+    lhs = db.ops.lookup_cast(lookup, column.get_internal_type()) % f'{alias}."{column.column}"'
     if lookup == "in":
-        items = [column.get_db_prep_value(item, connection) for item in value]
+        items = [column.get_db_prep_value(item, db) for item in value]
         return (f"{lhs} IN ({', '.join(['%s'] * len(items))})", items) if items else ("1 = 0", [])
-    prepared = column.get_db_prep_value(value, connection)
+    prepared = column.get_db_prep_value(value, db)
     if lookup in ("startswith", "contains"):
-        escaped = connection.ops.prep_for_like_query(prepared)
+        escaped = db.ops.prep_for_like_query(prepared)
         prepared = f"{escaped}%" if lookup == "startswith" else f"%{escaped}%"
-    return f"{lhs} {connection.operators[lookup] % '%s'}", [prepared]
+    return f"{lhs} {db.operators[lookup] % '%s'}", [prepared]
 
 
 # --- sorting and keyset paging ---------------------------------------------------------------
