@@ -12,6 +12,14 @@ of this session's changes in bench/RESULTS.md were taken this way.
     .venv/bin/python -m bench.ours serve --keep-data --database bench_p1000_s1 --port 8002 &
     export FHIR_BENCH_TOKEN=...   # printed by the first server; both share the database
     .venv/bin/python -m bench.ab --ports 8002,8003 --paths bench/.work/p1000-s1/ours-read.paths
+
+Growth the same way: one server on each store (`--database bench_p10000_s1 --port 8004` for the
+second), runs alternated, with a paths file and a token for each, in the order of the ports:
+
+    export FHIR_BENCH_TOKEN=<token of 8002>,<token of 8004>
+    W=ours-search-vitals.paths
+    .venv/bin/python -m bench.ab --ports 8002,8004 \\
+        --paths bench/.work/p1000-s1/$W,bench/.work/p10000-s1/$W
 """
 
 from __future__ import annotations
@@ -53,14 +61,16 @@ def cpu_ticks() -> Counter[str]:
     return used
 
 
-def one_run(port: int, paths: Path, seconds: int) -> tuple[LoadResult, dict[str, float]]:
+def one_run(
+    port: int, paths: Path, seconds: int, token: str = ""
+) -> tuple[LoadResult, dict[str, float]]:
     """One wrk run against `port`; the result and microseconds of CPU per request by group.
     Processes that end during the run (wrk itself) are not counted."""
     before = cpu_ticks()
     result = run_wrk(
         origin=f"http://127.0.0.1:{port}",
         paths_file=paths,
-        token=os.environ.get("FHIR_BENCH_TOKEN", ""),
+        token=token,
         seconds=seconds,
     )
     after = cpu_ticks()
@@ -74,18 +84,31 @@ def one_run(port: int, paths: Path, seconds: int) -> tuple[LoadResult, dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ports", required=True, help="comma list, e.g. 8002,8003")
-    parser.add_argument("--paths", type=Path, required=True, help="file with one path per line")
+    parser.add_argument(
+        "--paths",
+        required=True,
+        help="file with one path per line; or a comma list, one file per port (servers on"
+        " different data, e.g. the 1,000- and 10,000-patient stores for growth)",
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
     ports = [int(port) for port in args.ports.split(",")]
+    files = [Path(name) for name in args.paths.split(",")]
+    if len(files) not in (1, len(ports)):
+        parser.error("--paths takes one file, or one per port")
+    tokens = os.environ.get("FHIR_BENCH_TOKEN", "").split(",")
+    if len(tokens) not in (1, len(ports)):
+        parser.error("FHIR_BENCH_TOKEN holds one token, or one per port")
+    paths = dict(zip(ports, files * len(ports) if len(files) == 1 else files, strict=True))
+    token = dict(zip(ports, tokens * len(ports) if len(tokens) == 1 else tokens, strict=True))
     for port in ports:
         if args.warmup:
-            one_run(port, args.paths, args.warmup)
+            one_run(port, paths[port], args.warmup, token[port])
     for run in range(1, args.runs + 1):
         for port in ports:
-            result, cpu = one_run(port, args.paths, args.seconds)
+            result, cpu = one_run(port, paths[port], args.seconds, token[port])
             print(
                 f"run {run} port {port}: {result.per_second:,.0f} req/s, "
                 f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
