@@ -4,6 +4,8 @@ compartments and index rows as in production) and run searches from query string
 from typing import Any
 from urllib.parse import parse_qsl
 
+from django.db import connection
+
 from fhirstore import jsontext
 from fhirstore.context import SYSTEM, AccessScope
 from fhirstore.repository import Repository
@@ -79,3 +81,18 @@ def ids(result: SearchResult) -> list[str]:
 
 def included_ids(result: SearchResult) -> list[str]:
     return sorted(f"{row.resource_type}/{row.id}" for row in result.included)
+
+
+def generic_plan(sql: str, values: list[Any]) -> str:
+    """PostgreSQL's EXPLAIN of `sql` prepared and run with its generic plan (one made without
+    the values, which a prepared statement may use), sequential scans discouraged as the test
+    tables are tiny."""
+    numbered = sql.replace("%s", "{}").format(*(f"${n + 1}" for n in range(len(values))))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"PREPARE explained AS {numbered}")
+        cursor.execute(f"EXPLAIN EXECUTE explained({', '.join(['%s'] * len(values))})", values)
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+        cursor.execute("DEALLOCATE explained")
+    return plan

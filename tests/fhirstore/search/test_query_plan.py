@@ -11,7 +11,7 @@ from fhirstore.search import compiled
 from fhirstore.search.engine import matching_rows
 from fhirstore.search.paging import ordered
 from fhirstore.search.parse import parse_search
-from tests.fhirstore.search.querying import observation, patient
+from tests.fhirstore.search.querying import generic_plan, observation, patient
 
 pytestmark = pytest.mark.django_db
 QUERIES = [
@@ -105,15 +105,7 @@ def test_a_pinned_search_checks_its_other_criteria_on_the_patients_rows_in_any_p
     found = compiled.plan(parse_search(resource_type="Observation", params=params), SYSTEM, None)
     assert found is not None
     assert found.pinned
-    sql, values = compiled.count_sql(found)
-    numbered = sql.replace("%s", "{}").format(*(f"${n + 1}" for n in range(len(values))))
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        cursor.execute("SET LOCAL enable_seqscan = off")  # the test tables are tiny
-        cursor.execute(f"PREPARE pinned AS {numbered}")
-        cursor.execute(f"EXPLAIN EXECUTE pinned({', '.join(['%s'] * len(values))})", values)
-        plan = "\n".join(line for (line,) in cursor.fetchall())
-        cursor.execute("DEALLOCATE pinned")
+    plan = generic_plan(*compiled.count_sql(found))
     assert "(SubPlan 1) AND (SubPlan 2)" in plan, plan  # a probe per row for each
     assert plan.count("Index Only Scan using stoken_resource") == 2, plan
     # probed on the patient's index rows, before any resource row is read

@@ -10,7 +10,7 @@ from fhirstore.context import SYSTEM, AccessScope
 from fhirstore.repository import Repository
 from fhirstore.search import compiled, walk
 from fhirstore.search.engine import execute_search
-from tests.fhirstore.search.querying import LOINC, observation, patient, put
+from tests.fhirstore.search.querying import LOINC, generic_plan, observation, patient, put
 from tests.fhirstore.search.test_query_compiled import compiled_ids, orm_ids, request_of
 
 pytestmark = pytest.mark.django_db
@@ -153,15 +153,7 @@ def test_a_round_probes_each_candidate_for_the_other_criteria_in_any_plan(weight
     found = compiled.plan(request_of("Observation", query), ALICE, None)
     assert found is not None
     assert found.walk is not None
-    sql, values = walk.round_sql(found.walk, None, 12, False)
-    numbered = sql.replace("%s", "{}").format(*(f"${n + 1}" for n in range(len(values))))
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        cursor.execute("SET LOCAL enable_seqscan = off")  # the test tables are tiny
-        cursor.execute(f"PREPARE round AS {numbered}")
-        cursor.execute(f"EXPLAIN EXECUTE round({', '.join(['%s'] * len(values))})", values)
-        plan = "\n".join(line for (line,) in cursor.fetchall())
-        cursor.execute("DEALLOCATE round")
+    plan = generic_plan(*walk.round_sql(found.walk, None, 12, False))
     assert "Index Only Scan Backward using stoken_code_date" in plan, plan
     candidates = plan.split("fhirstore_resource_pkey", 1)[0]  # what comes before a resource row
     assert "CTE Scan on c" in candidates, plan
