@@ -81,6 +81,15 @@ def one_run(
     return result, per_request
 
 
+def _per_port(listed: str, ports: list[int]) -> dict[int, str]:
+    """A comma list's values by port: one value for every port, or one per port in order
+    (empty when the counts differ)."""
+    values = listed.split(",")
+    if len(values) == 1:
+        values = values * len(ports)
+    return dict(zip(ports, values, strict=True)) if len(values) == len(ports) else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ports", required=True, help="comma list, e.g. 8002,8003")
@@ -95,14 +104,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
     ports = [int(port) for port in args.ports.split(",")]
-    files = [Path(name) for name in args.paths.split(",")]
-    if len(files) not in (1, len(ports)):
-        parser.error("--paths takes one file, or one per port")
-    tokens = os.environ.get("FHIR_BENCH_TOKEN", "").split(",")
-    if len(tokens) not in (1, len(ports)):
-        parser.error("FHIR_BENCH_TOKEN holds one token, or one per port")
-    paths = dict(zip(ports, files * len(ports) if len(files) == 1 else files, strict=True))
-    token = dict(zip(ports, tokens * len(ports) if len(tokens) == 1 else tokens, strict=True))
+    paths = {port: Path(name) for port, name in _per_port(args.paths, ports).items()}
+    token = _per_port(os.environ.get("FHIR_BENCH_TOKEN", ""), ports)
+    if not paths or not token:
+        parser.error("--paths and FHIR_BENCH_TOKEN each take one value, or one per port")
     for port in ports:
         if args.warmup:
             one_run(port, paths[port], args.warmup, token[port])

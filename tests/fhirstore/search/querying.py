@@ -8,6 +8,7 @@ from django.db import connection
 
 from fhirstore import jsontext
 from fhirstore.context import SYSTEM, AccessScope
+from fhirstore.prepared import _numbered
 from fhirstore.repository import Repository
 from fhirstore.search.engine import execute_search
 from fhirstore.search.parse import parse_search
@@ -87,11 +88,10 @@ def generic_plan(sql: str, values: list[Any]) -> str:
     """PostgreSQL's EXPLAIN of `sql` prepared and run with its generic plan (one made without
     the values, which a prepared statement may use), sequential scans discouraged as the test
     tables are tiny."""
-    numbered = sql.replace("%s", "{}").format(*(f"${n + 1}" for n in range(len(values))))
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"PREPARE explained AS {numbered}")
+        cursor.execute(f"PREPARE explained AS {_numbered(sql)}")
         cursor.execute(f"EXPLAIN EXECUTE explained({', '.join(['%s'] * len(values))})", values)
         plan = "\n".join(line for (line,) in cursor.fetchall())
         cursor.execute("DEALLOCATE explained")
