@@ -13,6 +13,16 @@ of this session's changes in bench/RESULTS.md were taken this way.
     export FHIR_BENCH_TOKEN=...   # printed by the first server; both share the database
     .venv/bin/python -m bench.ab --ports 8002,8003 --paths bench/.work/p1000-s1/ours-read.paths
 
+Reads alongside heavy requests: `--background FILE` keeps `--background-connections` (2) more
+clients requesting FILE's paths (`$everything`, say) on the same server through each run, and
+reports their throughput and median too. This is how the threads per worker were chosen
+(bench/RESULTS.md, "Seventh session"): a worker with one thread makes every request on its
+connections wait behind a slow one.
+
+    .venv/bin/python -m bench.ab --ports 8002,8003 \\
+        --paths bench/.work/p1000-s1/ours-read.paths \\
+        --background bench/.work/p1000-s1/ours-everything.paths
+
 Growth the same way: one server on each store (`--database bench_p10000_s1 --port 8004` for the
 second), runs alternated, with a paths file and a token for each, in the order of the ports:
 
@@ -26,10 +36,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from collections import Counter
 from pathlib import Path
 
-from bench.loadgen import LoadResult, run_wrk
+from bench.loadgen import LoadResult, finish_wrk, run_wrk, start_wrk
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -81,6 +92,28 @@ def one_run(
     return result, per_request
 
 
+def run_alongside(
+    port: int, paths: Path, seconds: int, token: str, background: Path, connections: int
+) -> tuple[LoadResult, dict[str, float], LoadResult]:
+    """`one_run` while `connections` more clients request `background`'s paths on the same
+    server, from a second before the run to a second after it; also their result. The CPU per
+    request then counts the other clients' requests' CPU too."""
+    running = start_wrk(
+        origin=f"http://127.0.0.1:{port}",
+        paths_file=background,
+        token=token,
+        connections=connections,
+        threads=1,
+        seconds=seconds + 2,
+    )
+    try:
+        time.sleep(1)
+        result, cpu = one_run(port, paths, seconds, token)
+    finally:
+        alongside = finish_wrk(running, timeout=seconds + 120)
+    return result, cpu, alongside
+
+
 def _per_port(listed: str, ports: list[int]) -> dict[int, str]:
     """A comma list's values by port: one value for every port, or one per port in order
     (empty when the counts differ)."""
@@ -102,23 +135,48 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--background",
+        help="file with paths that more clients request through each run (one, or one per port)",
+    )
+    parser.add_argument("--background-connections", type=int, default=2)
     args = parser.parse_args()
     ports = [int(port) for port in args.ports.split(",")]
     paths = {port: Path(name) for port, name in _per_port(args.paths, ports).items()}
     token = _per_port(os.environ.get("FHIR_BENCH_TOKEN", ""), ports)
-    if not paths or not token:
-        parser.error("--paths and FHIR_BENCH_TOKEN each take one value, or one per port")
+    background = {
+        port: Path(name) for port, name in _per_port(args.background or "", ports).items()
+    }
+    if not paths or not token or (args.background and not background):
+        parser.error(
+            "--paths, --background and FHIR_BENCH_TOKEN each take one value, or one per port"
+        )
     for port in ports:
         if args.warmup:
             one_run(port, paths[port], args.warmup, token[port])
     for run in range(1, args.runs + 1):
         for port in ports:
-            result, cpu = one_run(port, paths[port], args.seconds, token[port])
+            if args.background:
+                result, cpu, alongside = run_alongside(
+                    port,
+                    paths[port],
+                    args.seconds,
+                    token[port],
+                    background[port],
+                    args.background_connections,
+                )
+                also = (
+                    f"; alongside: {alongside.per_second:,.1f} req/s, "
+                    f"p50 {alongside.p50_ms:.1f} ms, errors {alongside.errors}"
+                )
+            else:
+                result, cpu = one_run(port, paths[port], args.seconds, token[port])
+                also = ""
             print(
                 f"run {run} port {port}: {result.per_second:,.0f} req/s, "
                 f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
                 f"errors {result.errors}; CPU per request: web {cpu['web']:.0f} us, "
-                f"PostgreSQL {cpu['postgres']:.0f} us",
+                f"PostgreSQL {cpu['postgres']:.0f} us{also}",
                 flush=True,
             )
 

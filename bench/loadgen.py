@@ -55,6 +55,28 @@ def run_wrk(
     seconds: int = 20,
 ) -> LoadResult:
     """Run wrk against `origin` (scheme://host:port) with the paths in `paths_file`."""
+    running = start_wrk(
+        origin=origin,
+        paths_file=paths_file,
+        token=token,
+        connections=connections,
+        threads=threads,
+        seconds=seconds,
+    )
+    return finish_wrk(running, timeout=seconds + 120)
+
+
+def start_wrk(
+    *,
+    origin: str,
+    paths_file: Path,
+    token: str = "",
+    connections: int = 16,
+    threads: int = 2,
+    seconds: int = 20,
+) -> subprocess.Popen[str]:
+    """Start wrk as `run_wrk` runs it, without waiting: `finish_wrk` reads its result. For a
+    load that runs alongside another (`bench/ab.py --background`)."""
     argv = [
         wrk_binary(),
         f"-t{threads}",
@@ -70,10 +92,22 @@ def run_wrk(
         str(paths_file),
     ]
     env = {**os.environ, "FHIR_BENCH_TOKEN": token}
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds + 120)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def finish_wrk(running: subprocess.Popen[str], *, timeout: float) -> LoadResult:
+    """Wait for a wrk started by `start_wrk` and return its figures."""
+    try:
+        stdout, stderr = running.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        running.kill()
+        running.communicate()
+        raise
+    line = next((x for x in stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if running.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({running.returncode}): {stderr or stdout}")
     return _result(json.loads(line.removeprefix("BENCH_JSON ")))
 
 
