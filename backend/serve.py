@@ -6,7 +6,9 @@ Python threads per worker process. Side by side on the 2-core benchmark machine 
 the reads by id per second of gunicorn's threaded workers, with the same application
 (bench/RESULTS.md, "web server"). Workers are separate processes (about one per core,
 `WEB_WORKERS`); each runs `WEB_THREADS` requests at once, so that while one waits on PostgreSQL
-another computes. A worker that dies is started again.
+or builds a large Bundle another answers: with one thread, reads beside two `$everything` clients
+waited behind them at p50 40-44 ms in half the runs (bench/RESULTS.md, "Threads per worker").
+A worker that dies is started again.
 """
 
 import argparse

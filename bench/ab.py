@@ -15,9 +15,9 @@ of this session's changes in bench/RESULTS.md were taken this way.
 
 Reads alongside heavy requests: `--background FILE` keeps `--background-connections` (2) more
 clients requesting FILE's paths (`$everything`, say) on the same server through each run, and
-reports their throughput and median too. This is how the threads per worker were chosen
-(bench/RESULTS.md, "Seventh session"): a worker with one thread makes every request on its
-connections wait behind a slow one.
+reports their throughput and median too. This is how the default of two threads per worker was
+checked (bench/RESULTS.md, "Threads per worker"): a worker with one thread makes every request
+on its connections wait behind a slow one.
 
     .venv/bin/python -m bench.ab --ports 8002,8003 \\
         --paths bench/.work/p1000-s1/ours-read.paths \\
