@@ -15,8 +15,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LUA = Path(__file__).resolve().parent / "lua" / "paths.lua"
+_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -45,25 +47,9 @@ def wrk_binary() -> str:
     return found
 
 
-def run_wrk(
-    *,
-    origin: str,
-    paths_file: Path,
-    token: str = "",
-    connections: int = 16,
-    threads: int = 2,
-    seconds: int = 20,
-) -> LoadResult:
-    """Run wrk against `origin` (scheme://host:port) with the paths in `paths_file`."""
-    running = start_wrk(
-        origin=origin,
-        paths_file=paths_file,
-        token=token,
-        connections=connections,
-        threads=threads,
-        seconds=seconds,
-    )
-    return finish_wrk(running, timeout=seconds + 120)
+def run_wrk(**load: Any) -> LoadResult:
+    """Run wrk with `start_wrk`'s arguments and wait for its figures."""
+    return finish_wrk(start_wrk(**load), timeout=load.get("seconds", _SECONDS) + 120)
 
 
 def start_wrk(
@@ -73,10 +59,10 @@ def start_wrk(
     token: str = "",
     connections: int = 16,
     threads: int = 2,
-    seconds: int = 20,
+    seconds: int = _SECONDS,
 ) -> subprocess.Popen[str]:
-    """Start wrk as `run_wrk` runs it, without waiting: `finish_wrk` reads its result. For a
-    load that runs alongside another (`bench/ab.py --background`)."""
+    """Start wrk against `origin` (scheme://host:port) with the paths in `paths_file`, without
+    waiting: `finish_wrk` reads its result (`run_wrk` does both)."""
     argv = [
         wrk_binary(),
         f"-t{threads}",
