@@ -2,8 +2,9 @@
 FHIR and app APIs per access token and per client address.
 
 A fixed window per (bucket, address): the Redis cache in production (shared by every worker), local
-memory in the embedded default. Past the limit: 429 with `Retry-After` and an RFC 6749 error body.
-Only the limited client is affected; other addresses keep their own counters.
+memory in the embedded default (`access.local_cache`), or any other cache Django is given. Past
+the limit: 429 with `Retry-After` and an RFC 6749 error body. Only the limited client is
+affected; other addresses keep their own counters.
 """
 
 import functools
@@ -19,6 +20,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse
 
 from access.conf import access_settings
+from access.local_cache import LocalCache
 
 
 def client_address(request: HttpRequest) -> str:
@@ -43,6 +45,8 @@ def _count(keys: list[tuple[str, int]]) -> list[int]:
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         return _count_in_redis(backend, keys)
+    if isinstance(backend, LocalCache):
+        return backend.count(keys)
     return [_count_in_cache(backend, key, ttl) for key, ttl in keys]
 
 
