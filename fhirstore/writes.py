@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError
 
-from fhirstore import compartment, events, fhirmodels, jsontext, provenance
+from fhirstore import characters, compartment, events, fhirmodels, jsontext, provenance
 from fhirstore.errors import Conflict, InvalidResource, PreconditionFailed
 from fhirstore.models import CompartmentMember, Resource, ResourceVersion
 from fhirstore.search import indexer
@@ -59,7 +59,9 @@ def prepare(
     from fhirstore import narrative
 
     narrative.check(stamped)
-    return stamped, jsontext.dumps(stamped)
+    text = jsontext.dumps(stamped)
+    characters.check_resource(stamped, text)
+    return stamped, text
 
 
 def check_if_match(current: Resource | None, if_match: str | None) -> None:

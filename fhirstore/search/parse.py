@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from fhirstore import conf
+from fhirstore.characters import check_search_params
 from fhirstore.errors import InvalidRequest
 from fhirstore.fhirmodels import is_resource_type
 from fhirstore.search import registry
@@ -63,6 +64,7 @@ def parse_search(
     """Parse a search on `resource_type` (None for a system search over `_type`)."""
     if resource_type is not None and not is_resource_type(resource_type):
         raise InvalidRequest(f"Unknown resource type '{resource_type}'", code="not-supported")
+    check_search_params(params)
     control, rest = parse_result_params(resource_type=resource_type, params=params, strict=strict)
     types = (resource_type,) if resource_type else control.types
     criteria, echo = [], []
