@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest
 
 from access import audit_buffer
@@ -59,12 +59,14 @@ class Call:
 
     @classmethod
     def of(cls, request: HttpRequest) -> "Call":
+        # From the environ, as `request.headers` and `request.GET` would be built for this alone.
+        queried = bool(request.META.get("QUERY_STRING"))
         return cls(
             method=request.method or "",
             path=request.path,
-            query=_clean_query(request),
-            query_patients=frozenset(_query_patients(request)),
-            purpose=request.headers.get("X-Purpose-Of-Use", ""),
+            query=_clean_query(request) if queried else "",
+            query_patients=frozenset(_query_patients(request)) if queried else frozenset(),
+            purpose=request.META.get("HTTP_X_PURPOSE_OF_USE", ""),
             address=request.META.get("REMOTE_ADDR") or "",
             token=getattr(request, "access_token", None),
         )
@@ -134,7 +136,8 @@ def audit_call(call: Call, *, scope: AccessScope, status: int, target: Target) -
     """`audit_request` for a request described by `call`.
 
     On PostgreSQL outside a transaction the rows join the next batch (`access.audit_buffer`);
-    inside one (a test, a management command) or on SQLite they are inserted at once."""
+    inside one (a test, a management command) or on SQLite they are inserted at once. Either
+    way they are first fitted to their columns (`audit_buffer.fit`)."""
     who = _who(call.token, scope)
     shared = (
         uuid.uuid4(),
@@ -143,21 +146,22 @@ def audit_call(call: Call, *, scope: AccessScope, status: int, target: Target) -
         target.interaction,
         _outcome(status),
         status,
-        call.method[:8],
-        call.path[:500],
+        call.method,
+        call.path,
         call.query,
         who.get("actor", ""),
         who.get("actor_name", ""),
         who.get("client_id", ""),
         who.get("client_name", ""),
         who.get("on_behalf_of", ""),
-        call.purpose[:40],
-        call.address[:64],
-        f"{target.resource_type}/{target.logical_id}"[:200] if target.logical_id else "",
+        call.purpose,
+        call.address,
+        f"{target.resource_type}/{target.logical_id}" if target.logical_id else "",
     )
     rows = [(shared[0], patient, *shared[1:]) for patient in _patients(call, scope, target)]
-    rows = rows or [(shared[0], "", *shared[1:])]
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+    rows = [audit_buffer.fit(row) for row in rows or [(shared[0], "", *shared[1:])]]
+    db = connections[DEFAULT_DB_ALIAS]  # one lookup: each `connection.x` costs a context-local one
+    if db.vendor == "postgresql" and not db.in_atomic_block:
         audit_buffer.record(rows)
     else:
         AuditRecord.objects.bulk_create(

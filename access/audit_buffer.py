@@ -14,13 +14,14 @@ answers, so a database outage slows requests instead of losing their records.
 """
 
 import atexit
+import functools
 import logging
 import os
 import threading
 import time
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from access.conf import access_settings
 from fhirstore.bundles.pgcopy import copy_rows
@@ -80,11 +81,33 @@ def flush() -> int:
             return 0
         try:
             _insert(rows)
+        except (DataError, IntegrityError):
+            return _insert_each(rows, queue)
         except Exception:
             with queue.lock:
                 queue.rows[:0] = rows
             raise
         return len(rows)
+
+
+def _insert_each(rows: list[tuple[Any, ...]], queue: _Queue) -> int:
+    """Write `rows` one by one after their batch was refused for what one of them holds, so that
+    one bad row cannot hold back every record after it: a row the database refuses on its own is
+    dropped and logged (its kind of error only). Rows not yet tried when the database cannot be
+    reached wait for the next try."""
+    written = 0
+    for index, row in enumerate(rows):
+        try:
+            _insert([row])
+        except (DataError, IntegrityError) as error:
+            logger.error("audit row refused by the database, dropped: %s", type(error).__name__)
+            continue
+        except Exception:
+            with queue.lock:
+                queue.rows[:0] = rows[index:]
+            raise
+        written += 1
+    return written
 
 
 def _current_queue() -> _Queue:
@@ -167,6 +190,31 @@ def _insert(rows: list[tuple[Any, ...]]) -> None:
 def columns() -> tuple[str, ...]:
     """The audit record columns a queued row holds, in order."""
     return _COLUMNS
+
+
+def fit(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`row` as its columns can hold it: text cut to the column's length and any NUL shown as
+    U+FFFD (PostgreSQL's text cannot hold one). A request's path, query and the patient ids it
+    names are the client's to choose, and a row the database refuses fails its whole batch."""
+    return tuple(
+        _fit_text(value, limit) if isinstance(value, str) else value
+        for value, limit in zip(row, _lengths(), strict=True)
+    )
+
+
+def _fit_text(value: str, limit: int | None) -> str:
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    return value[:limit] if limit is not None else value
+
+
+@functools.cache
+def _lengths() -> tuple[int | None, ...]:
+    from access.models import AuditRecord
+
+    return tuple(
+        getattr(AuditRecord._meta.get_field(name), "max_length", None) for name in _COLUMNS
+    )
 
 
 _COLUMNS = (

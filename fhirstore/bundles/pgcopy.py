@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import psycopg
-from django.db import IntegrityError, connection
+from django.db import DataError, IntegrityError, connection
 from django.db.models import Model
 
 from fhirstore.models import CompartmentMember, Resource, ResourceVersion
@@ -41,8 +41,10 @@ def copy_rows(model: type[Model], names: tuple[str, ...], rows: Iterable[tuple[A
             with raw.copy(statement) as copy:
                 for row in rows:
                     copy.write_row(row)
-        except psycopg.errors.UniqueViolation as error:
+        except psycopg.IntegrityError as error:  # a duplicate id; as Django's cursors raise them
             raise IntegrityError(str(error)) from None
+        except psycopg.DataError as error:  # a value its column cannot hold
+            raise DataError(str(error)) from None
 
 
 def copy_new(

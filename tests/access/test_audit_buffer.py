@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
@@ -125,3 +127,46 @@ def test_a_process_that_exits_writes_what_waits():
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert list(AuditRecord.objects.values_list("patient_id", "status")) == [("p-2", 401)]
+
+
+def test_what_a_client_chose_is_fitted_to_the_columns_and_blocks_no_batch(client, settings):
+    """A patient id longer than its column and a NUL in the query: before, the database refused
+    the row, and with it every batch after, for as long as the process lived."""
+    _limits(settings, rows=1000, ms=600_000)
+    long_id = "p" * 100
+    client.get(f"/fhir/Observation?patient={long_id}&status=a%00b", HTTP_AUTHORIZATION="Bearer x")
+    _read_denied(client, patient="p-3")
+
+    assert audit_buffer.flush() == 2
+    first, second = AuditRecord.objects.order_by("id")
+    assert first.patient_id == long_id[:64]
+    assert "a\ufffdb" in first.query
+    assert second.patient_id == "p-3"
+
+
+def test_a_row_the_database_refuses_is_dropped_and_the_others_written(settings, caplog):
+    _limits(settings, rows=1000, ms=600_000)
+    good = _row(status=200)
+    refused = _row(status=70_000)  # beyond the smallint column
+    audit_buffer.record([good, refused, _row(status=404)])
+
+    assert audit_buffer.flush() == 2
+
+    assert sorted(AuditRecord.objects.values_list("status", flat=True)) == [200, 404]
+    assert audit_buffer.flush() == 0  # nothing left waiting to fail again
+    assert "audit row refused by the database, dropped" in caplog.text
+
+
+def _row(*, status):
+    values = dict.fromkeys(audit_buffer.columns(), "")
+    values.update(
+        request_id=uuid.uuid4(),
+        recorded=datetime.now(UTC),
+        action="R",
+        interaction="read",
+        outcome="0",
+        status=status,
+        method="GET",
+        path="/fhir/Patient/p-1",
+    )
+    return audit_buffer.fit(tuple(values[name] for name in audit_buffer.columns()))
