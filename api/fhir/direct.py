@@ -7,9 +7,10 @@ machinery cost these requests more CPU than the work itself (bench/RESULTS.md, "
 `serve` answers the plain forms from the WSGI environ with the pieces the views use: the token
 cache and access scope with its guard (`access.scopes`), `Repository.read` or the search engine,
 the rate limits, the audit record, and the same headers (Django's security middleware adds its
-own to every answer, here too). Database connections are recycled as Django's request signals
-recycle them (`close_old_connections` before and after); of their other receivers, none has
-anything to do here but clear DEBUG's query log, which is bounded anyway.
+own to every answer, here too). The database connection is recycled as Django's request signals
+recycle connections (`close_if_unusable_or_obsolete` before and after; these paths use only the
+default database); of their other receivers, none has anything to do here but clear DEBUG's
+query log, which is bounded anyway.
 
 Only the plain forms are taken; `serve` returns None for anything else and Django serves it, as
 before: another method, a read with a query string, a search with `_format`, `_pretty` or
@@ -33,7 +34,7 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import close_old_connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpResponse
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
@@ -66,7 +67,9 @@ def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[by
     answering = _answering(environ) if _plain(environ) else None
     if answering is None:
         return None
-    close_old_connections()  # what Django's request signals do that matters here
+    # What Django's request signals do that matters here, for the one database these use.
+    db = connections[DEFAULT_DB_ALIAS]
+    db.close_if_unusable_or_obsolete()
     try:
         answer = answering()
     except (FhirError, GuardFailed, DisallowedHost):
@@ -76,7 +79,7 @@ def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[by
         logger.warning("direct answer failed (%s); passed to Django", type(error).__name__)
         answer = None
     finally:
-        close_old_connections()
+        db.close_if_unusable_or_obsolete()
     if answer is None:
         return None
     status, headers, body = answer
