@@ -19,12 +19,13 @@ import logging
 import os
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from django.db import DataError, IntegrityError, connection, transaction
 
 from access.conf import access_settings
-from fhirstore.bundles.pgcopy import copy_rows
+from fhirstore.bundles.pgcopy import copy_text
 
 logger = logging.getLogger("access.audit")
 
@@ -35,7 +36,7 @@ class _Queue:
     """The rows waiting in this process and the thread that writes them."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[Any, ...]] = []
+        self.rows: list[bytes] = []  # COPY text lines
         self.oldest = 0.0
         self.lock = threading.Lock()
         self.wake = threading.Condition(self.lock)
@@ -56,14 +57,20 @@ def _limits() -> tuple[int, float]:
 
 
 def record(rows: list[tuple[Any, ...]]) -> None:
-    """Queue `rows` (values in `columns()` order) for the next batch."""
+    """Queue `rows` (values in `columns()` order, as `fit` gives them) for the next batch.
+
+    Each row is queued as its line of COPY text, made here by the request that owns it: writing
+    a batch is then one write of bytes. Made by the flusher, the lines of a batch held the
+    process's interpreter lock for 2-3 ms at a time, and every request in the process waited;
+    a request's own line costs it a few microseconds (bench/RESULTS.md, "Eighth session")."""
+    lines = [_copy_line(row) for row in rows]
     queue = _current_queue()
     batch_rows, _ = _limits()
     with queue.lock:
         first = not queue.rows
         if first:
             queue.oldest = time.monotonic()
-        queue.rows.extend(rows)
+        queue.rows.extend(lines)
         waiting = len(queue.rows)
         if first or waiting >= batch_rows:  # start the clock, or the batch is full
             queue.wake.notify()
@@ -90,7 +97,7 @@ def flush() -> int:
         return len(rows)
 
 
-def _insert_each(rows: list[tuple[Any, ...]], queue: _Queue) -> int:
+def _insert_each(rows: list[bytes], queue: _Queue) -> int:
     """Write `rows` one by one after their batch was refused for what one of them holds, so that
     one bad row cannot hold back every record after it: a row the database refuses on its own is
     dropped and logged (its kind of error only). Rows not yet tried when the database cannot be
@@ -172,8 +179,8 @@ def stop() -> None:
         queue.stopping = False
 
 
-def _insert(rows: list[tuple[Any, ...]]) -> None:
-    """COPY `rows` in a transaction whose commit need not wait for its WAL flush.
+def _insert(lines: list[bytes]) -> None:
+    """COPY `lines` in a transaction whose commit need not wait for its WAL flush.
 
     COPY rather than a multi-row INSERT: building and parsing an INSERT of a few thousand
     parameters held the process's GIL for milliseconds, which every request in it waited out."""
@@ -184,7 +191,29 @@ def _insert(rows: list[tuple[Any, ...]]) -> None:
         if outermost:  # inside a caller's transaction this would change that commit too
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        copy_rows(AuditRecord, _COLUMNS, rows)
+        copy_text(AuditRecord, _COLUMNS, b"".join(lines))
+
+
+# COPY's text format: tab between columns, a newline after each row, and these escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_line(row: tuple[Any, ...]) -> bytes:
+    """`row` as one line of COPY text (every column has a value; none is NULL)."""
+    fields = [_copy_text(value) for value in row]
+    line = "\t".join(fields)
+    # Most rows hold nothing to escape: one look at the whole line, not four at each field.
+    if line.count("\t") != len(fields) - 1 or "\\" in line or "\n" in line or "\r" in line:
+        line = "\t".join(field.translate(_COPY_ESCAPES) for field in fields)
+    return (line + "\n").encode()
+
+
+def _copy_text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # the request id (UUID) and the status (int)
 
 
 def columns() -> tuple[str, ...]:
@@ -196,16 +225,15 @@ def fit(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """`row` as its columns can hold it: text cut to the column's length and any NUL shown as
     U+FFFD (PostgreSQL's text cannot hold one). A request's path, query and the patient ids it
     names are the client's to choose, and a row the database refuses fails its whole batch."""
-    return tuple(
-        _fit_text(value, limit) if isinstance(value, str) else value
-        for value, limit in zip(row, _lengths(), strict=True)
-    )
-
-
-def _fit_text(value: str, limit: int | None) -> str:
-    if "\x00" in value:
-        value = value.replace("\x00", "\ufffd")
-    return value[:limit] if limit is not None else value
+    fitted = []
+    for value, limit in zip(row, _lengths(), strict=True):
+        if type(value) is str:
+            if "\x00" in value:
+                value = value.replace("\x00", "\ufffd")
+            if limit is not None and len(value) > limit:
+                value = value[:limit]
+        fitted.append(value)
+    return tuple(fitted)
 
 
 @functools.cache

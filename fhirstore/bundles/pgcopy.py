@@ -6,7 +6,8 @@ the table's sequence first, so the version and compartment rows can point at the
 RETURNING round trip. Runs inside the caller's transaction; a duplicate id raises IntegrityError.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -34,13 +35,25 @@ def allocate_ids(count: int) -> list[int]:
 
 def copy_rows(model: type[Model], names: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
     """COPY `rows` (values in the order of field `names`) into `model`'s table."""
+    with _copying(model, names) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def copy_text(model: type[Model], names: tuple[str, ...], data: bytes) -> None:
+    """COPY `data`, rows already in COPY's text format, into `model`'s table."""
+    with _copying(model, names) as copy:
+        copy.write(data)
+
+
+@contextmanager
+def _copying(model: type[Model], names: tuple[str, ...]) -> Iterator[Any]:
     statement = f"COPY {model._meta.db_table} ({_columns(model, names)}) FROM STDIN"
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
         try:
             with raw.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
+                yield copy
         except psycopg.IntegrityError as error:  # a duplicate id; as Django's cursors raise them
             raise IntegrityError(str(error)) from None
         except psycopg.DataError as error:  # a value its column cannot hold

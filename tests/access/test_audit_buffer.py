@@ -170,3 +170,13 @@ def _row(*, status):
         path="/fhir/Patient/p-1",
     )
     return audit_buffer.fit(tuple(values[name] for name in audit_buffer.columns()))
+
+
+def test_tabs_newlines_and_backslashes_in_a_query_are_kept_and_make_no_extra_row(client, settings):
+    _limits(settings, rows=1000, ms=600_000)
+    forged = "a\tb\\c\r\n00000000-0000-0000-0000-000000000000\tforged"
+
+    client.get("/fhir/Observation", {"status": forged}, HTTP_AUTHORIZATION="Bearer x")
+
+    assert audit_buffer.flush() == 1
+    assert AuditRecord.objects.get().query == f"status={forged}"
