@@ -23,7 +23,9 @@ from fhirstore.compartment import patients_of_targets
 from fhirstore.context import AccessScope
 
 _ACTIONS = {"GET": "R", "HEAD": "R", "POST": "C", "PUT": "U", "PATCH": "U", "DELETE": "D"}
-_SECRET_PARAMS = ("access_token", "code", "code_verifier", "client_secret", "refresh_token")
+# Secrets a client might put in a query string. `code` is not among them: on the FHIR and app APIs
+# it is a search parameter (an Observation's code), never an OAuth authorization code.
+_SECRET_PARAMS = ("access_token", "code_verifier", "client_secret", "refresh_token")
 _PATIENT_PARAMS = ("patient", "subject", "_id")
 
 

@@ -76,6 +76,14 @@ def test_tokens_never_reach_the_audit_record(client, db):
     assert "name=x" in record.query
 
 
+def test_a_code_search_is_recorded_with_its_code(client, db):
+    """`code` is FHIR's commonest search parameter, not an OAuth authorization code (the OAuth
+    endpoints are not audited here): what was searched for belongs in the record."""
+    client.get("/fhir/Observation?code=http://loinc.org|8867-4", HTTP_AUTHORIZATION="Bearer x")
+
+    assert AuditRecord.objects.get().query == "code=http://loinc.org|8867-4"
+
+
 def test_metadata_is_not_audited(client, db):
     client.get("/fhir/metadata")
 
