@@ -10,7 +10,10 @@ What that trades: rows not yet flushed are lost if the process is killed outrigh
 within `AUDIT_FLUSH_MS` of the requests, never half-written; and another process's newest rows
 become readable up to `AUDIT_FLUSH_MS` later. When the database cannot take them, rows stay queued
 and the next flush retries; past `_MAX_WAITING` rows a request writes its own rows before it
-answers, so a database outage slows requests instead of losing their records.
+answers, so a database outage slows requests instead of losing their records. Rows are fitted to
+their columns before they are queued (`fit`); should the database still refuse a batch for what
+a row holds, the batch is written row by row and only the refused row is dropped, with an error
+logged.
 """
 
 import atexit
