@@ -203,7 +203,7 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 def _copy_line(row: tuple[Any, ...]) -> bytes:
     """`row` as one line of COPY text (every column has a value; none is NULL)."""
-    fields = [_copy_text(value) for value in row]
+    fields = [_copy_field(value) for value in row]
     line = "\t".join(fields)
     # Most rows hold nothing to escape: one look at the whole line, not four at each field.
     if line.count("\t") != len(fields) - 1 or "\\" in line or "\n" in line or "\r" in line:
@@ -211,7 +211,7 @@ def _copy_line(row: tuple[Any, ...]) -> bytes:
     return (line + "\n").encode()
 
 
-def _copy_text(value: Any) -> str:
+def _copy_field(value: Any) -> str:
     if type(value) is str:
         return value
     if isinstance(value, datetime):

@@ -51,7 +51,7 @@ def check_search_params(params: list[tuple[str, str]]) -> None:
     """Raise InvalidRequest if a search parameter's name or value holds NUL."""
     for name, value in params:
         if "\x00" in name or "\x00" in value:
+            shown = name.replace("\x00", "")
             raise InvalidRequest(
-                f"Search parameter '{name.replace(chr(0), '')}' contains a NUL character",
-                expression=(name.replace("\x00", ""),),
+                f"Search parameter '{shown}' contains a NUL character", expression=(shown,)
             )

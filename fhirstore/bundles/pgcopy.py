@@ -3,7 +3,8 @@
 Multi-row INSERTs of large JSON texts cost more in parameter handling than the database spends
 storing them; COPY streams the same rows for a fraction of the CPU. Primary keys are taken from
 the table's sequence first, so the version and compartment rows can point at them without a
-RETURNING round trip. Runs inside the caller's transaction; a duplicate id raises IntegrityError.
+RETURNING round trip. Runs inside the caller's transaction; a duplicate id raises IntegrityError,
+a value its column cannot hold DataError, as Django's own cursors raise them.
 """
 
 from collections.abc import Iterable, Iterator
@@ -54,7 +55,7 @@ def _copying(model: type[Model], names: tuple[str, ...]) -> Iterator[Any]:
         try:
             with raw.copy(statement) as copy:
                 yield copy
-        except psycopg.IntegrityError as error:  # a duplicate id; as Django's cursors raise them
+        except psycopg.IntegrityError as error:  # a duplicate id, say
             raise IntegrityError(str(error)) from None
         except psycopg.DataError as error:  # a value its column cannot hold
             raise DataError(str(error)) from None
