@@ -1,6 +1,6 @@
 """Our server as it runs in production: granian, DEBUG off, PostgreSQL, a real bearer token.
 
-`start()` recreates the `bench` database, migrates it, mints a `system/*.*` token with
+`start()` recreates the `bench` database (unless kept), migrates it, mints a `system/*.*` token with
 `manage.py issue_token` (a backend-services grant, as an integrator holds), and starts the
 web process as `make run` does (`python -m backend.serve`). Nothing in the project is changed
 for the benchmark. Run alone: `python -m bench.ours serve` (prints the token; Ctrl-C stops it).
@@ -120,7 +120,7 @@ def start(
     apply_server_settings()
     if fresh:
         recreate_database(database)
-        migrate(env)
+    migrate(env)  # a kept database gets this code's migrations too
     token = os.environ.get("FHIR_BENCH_TOKEN") or mint_token(env)
     argv = [
         str(PYTHON),

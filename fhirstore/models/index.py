@@ -38,8 +38,26 @@ MIN_DATE = datetime(1, 1, 1, tzinfo=UTC)
 MAX_DATE = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 
+def _owner(related_name: str, *, db_index: bool = True) -> "models.ForeignKey[Resource, Resource]":
+    """The resource an index row belongs to, without a foreign-key constraint in the database.
+
+    PostgreSQL checks a deferred constraint at commit with one query per inserted row: about 18
+    index rows per stored resource, 18% of PostgreSQL's CPU during ingest (bench/RESULTS.md,
+    "Tenth session"). Rows are written only by the indexer, in the transaction that writes their
+    resource, and deleted with it (Django cascades `on_delete` itself); resources are never
+    removed by SQL of our own.
+    """
+    return models.ForeignKey(
+        Resource,
+        on_delete=models.CASCADE,
+        related_name=related_name,
+        db_index=db_index,
+        db_constraint=False,
+    )
+
+
 class IndexRow(models.Model):
-    """Columns every index row has; `resource` (FK, CASCADE) is declared per table."""
+    """Columns every index row has; `resource` (`_owner`) is declared per table."""
 
     resource_type = models.CharField(max_length=64)
     param = models.CharField(max_length=64)
@@ -53,9 +71,7 @@ class SearchToken(IndexRow):
     """A coded value: Coding, CodeableConcept, Identifier, code, boolean, ContactPoint, id."""
 
     # No index of its own: `stoken_resource` starts with it (one index less to write per row).
-    resource = models.ForeignKey(
-        Resource, on_delete=models.CASCADE, related_name="search_tokens", db_index=False
-    )
+    resource = _owner("search_tokens", db_index=False)
     system = models.CharField(max_length=255, default="")
     code = models.CharField(max_length=255)
     text = models.CharField(max_length=255, default="")
@@ -87,7 +103,7 @@ class SearchToken(IndexRow):
 class SearchString(IndexRow):
     """A string value; `value` is normalised (casefolded, accents stripped, spaces collapsed)."""
 
-    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="search_strings")
+    resource = _owner("search_strings")
     value = models.CharField(max_length=255)
     exact = models.CharField(max_length=255)
 
@@ -108,9 +124,7 @@ class SearchDate(IndexRow):
     """A date, dateTime, instant, Period or Timing as an inclusive UTC range."""
 
     # No index of its own: `sdate_resource` starts with it (one index less to write per row).
-    resource = models.ForeignKey(
-        Resource, on_delete=models.CASCADE, related_name="search_dates", db_index=False
-    )
+    resource = _owner("search_dates", db_index=False)
     low = models.DateTimeField()
     high = models.DateTimeField()
 
@@ -134,9 +148,7 @@ class SearchDate(IndexRow):
 class SearchReference(IndexRow):
     """A reference: local (`target_type`/`target_id`), or absolute/canonical (`target_url`)."""
 
-    resource = models.ForeignKey(
-        Resource, on_delete=models.CASCADE, related_name="search_references"
-    )
+    resource = _owner("search_references")
     target_type = models.CharField(max_length=64, default="")
     target_id = models.CharField(max_length=64, default="")
     target_url = models.CharField(max_length=255, default="")
@@ -159,9 +171,7 @@ class SearchReference(IndexRow):
 class SearchQuantity(IndexRow):
     """A Quantity (or Money, Duration, Age ...); `canonical_*` in UCUM base units when known."""
 
-    resource = models.ForeignKey(
-        Resource, on_delete=models.CASCADE, related_name="search_quantities"
-    )
+    resource = _owner("search_quantities")
     value = models.FloatField()
     system = models.CharField(max_length=255, default="")
     code = models.CharField(max_length=255, default="")
@@ -184,7 +194,7 @@ class SearchQuantity(IndexRow):
 class SearchNumber(IndexRow):
     """A decimal or integer value."""
 
-    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="search_numbers")
+    resource = _owner("search_numbers")
     value = models.FloatField()
 
     class Meta:
@@ -197,7 +207,7 @@ class SearchNumber(IndexRow):
 class SearchUri(IndexRow):
     """A uri, url or canonical value, verbatim (case-sensitive); truncated past 2,000 chars."""
 
-    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="search_uris")
+    resource = _owner("search_uris")
     value = models.CharField(max_length=2000)
 
     class Meta:

@@ -125,3 +125,16 @@ def test_repository_writes_keep_rows_on_the_current_version_only():
 
     repo.delete(resource_type="Observation", logical_id=created.id)
     assert count_rows(row) == 0
+
+
+def test_removing_a_resource_row_removes_its_index_rows():
+    # The index tables have no foreign-key constraint in the database (`models.index._owner`);
+    # Django's cascade is what removes them with their resource.
+    gone = store(example("observation-example-bloodpressure"))
+    kept = store({**example("observation-example-f001-glucose"), "id": "other"})
+    assert count_rows(gone) > 0
+
+    Resource.objects.filter(pk=gone.pk).delete()
+
+    assert sum(t.objects.filter(resource_id=gone.pk).count() for t in INDEX_TABLES) == 0
+    assert count_rows(kept) > 0
