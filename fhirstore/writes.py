@@ -8,6 +8,7 @@ https://hl7.org/fhir/R4/http.html#update
 
 import functools
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,12 +51,20 @@ def _instant(moment: datetime) -> str:
     return format_instant(moment)
 
 
+Validator = Callable[[dict[str, Any]], None]
+
+
 def prepare(
-    doc: dict[str, Any], *, logical_id: str, version: int, moment: datetime
+    doc: dict[str, Any],
+    *,
+    logical_id: str,
+    version: int,
+    moment: datetime,
+    validate: Validator = fhirmodels.validate_resource,
 ) -> tuple[dict[str, Any], bytes]:
     """Stamp and validate; return the stamped document and the exact text to store."""
     stamped = stamp(doc, logical_id=logical_id, version=version, moment=moment)
-    fhirmodels.validate_resource(stamped)
+    validate(stamped)
     from fhirstore import narrative
 
     narrative.check(stamped)
@@ -152,13 +161,16 @@ def write_version(
     resource_type: str,
     logical_id: str,
     method: str,
+    validate: Validator = fhirmodels.validate_resource,
 ) -> Stored:
     """Validate and store `doc` as the next version of (type, id)."""
     if doc.get("resourceType") != resource_type:
         raise InvalidResource(f"resourceType must be {resource_type}", code="invariant")
     version = (current.version + 1) if current else 1
     moment = now()
-    stamped, text = prepare(doc, logical_id=logical_id, version=version, moment=moment)
+    stamped, text = prepare(
+        doc, logical_id=logical_id, version=version, moment=moment, validate=validate
+    )
     return persist(
         current=current,
         doc=stamped,

@@ -2,6 +2,7 @@
 
 import json
 
+from fhirstore import fhirmodels
 from fhirstore.models import Resource
 
 
@@ -41,6 +42,38 @@ def test_bad_x_provenance_is_400_and_writes_nothing(fhir, patient_doc):
 
     assert response.status_code == 400
     assert not Resource.objects.exists()
+
+
+def test_x_provenance_with_an_invalid_element_is_400_and_writes_nothing(fhir, patient_doc):
+    header = {"resourceType": "Provenance", "agent": [{"who": {"display": "x"}, "role": "boss"}]}
+
+    response = fhir.post("/Patient", patient_doc, **{"X-Provenance": json.dumps(header)})
+
+    assert response.status_code == 400
+    assert "role" in response.json()["issue"][0]["diagnostics"]
+    assert not Resource.objects.exists()
+
+
+def test_a_transaction_provenance_names_every_entry_and_is_valid_in_full(fhir, patient_doc):
+    # Only the first target is put through validation (`provenance._validate_with_one_target`).
+    entries = [
+        {
+            "resource": {**patient_doc, "gender": gender},
+            "request": {"method": "POST", "url": "Patient"},
+        }
+        for gender in ("female", "male", "other", "unknown")
+    ]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+    response = fhir.post("", bundle)
+
+    assert response.status_code == 200, response.content
+    [provenance] = _provenances(fhir)
+    locations = [e["response"]["location"] for e in response.json()["entry"]]
+    assert [t["reference"] for t in provenance["target"]] == [
+        location.split("/fhir/")[-1] for location in locations
+    ]
+    fhirmodels.validate_resource(provenance)
 
 
 def test_failed_write_leaves_no_provenance(fhir):
