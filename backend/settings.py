@@ -76,8 +76,13 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Kept connections are checked before each request's first query without a round trip,
+    # so a PostgreSQL restart costs no request a 500 (backend/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "backend.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run while one writer commits; the busy timeout queues writers
     # instead of failing them with "database is locked".
