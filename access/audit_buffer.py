@@ -140,6 +140,11 @@ def _run(queue: _Queue) -> None:
     is left and close this thread's database connection."""
     try:
         while _batch_due(queue):
+            # As a request starts: a connection PostgreSQL has dropped (a restart) or one past
+            # its age is closed before the batch's transaction opens a new one, rather than
+            # found out by the batch failing.
+            connection.close_if_unusable_or_obsolete()
+            connection.close_if_health_check_failed()
             _flush_or_log()
         _flush_or_log()
     finally:
