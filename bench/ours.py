@@ -1,8 +1,8 @@
 """Our server as it runs in production: granian, DEBUG off, PostgreSQL, a real bearer token.
 
-`start()` recreates the `bench` database (unless kept), migrates it, mints a `system/*.*` token with
-`manage.py issue_token` (a backend-services grant, as an integrator holds), and starts the
-web process as `make run` does (`python -m backend.serve`). Nothing in the project is changed
+`start()` recreates the `bench` database (unless kept), migrates it, mints a `system/*.*`
+token with `manage.py issue_token` (a backend-services grant, as an integrator holds), and
+starts the web process as `make run` does (`python -m backend.serve`). Nothing in the project is changed
 for the benchmark. Run alone: `python -m bench.ours serve` (prints the token; Ctrl-C stops it).
 """
 

@@ -42,7 +42,7 @@ def _owner(related_name: str, *, db_index: bool = True) -> "models.ForeignKey[Re
     """The resource an index row belongs to, without a foreign-key constraint in the database.
 
     PostgreSQL checks a deferred constraint at commit with one query per inserted row: about 18
-    index rows per stored resource, 18% of PostgreSQL's CPU during ingest (bench/RESULTS.md,
+    index rows per stored resource, 17% of PostgreSQL's CPU during ingest (bench/RESULTS.md,
     "Tenth session"). Rows are written only by the indexer, in the transaction that writes their
     resource, and deleted with it (Django cascades `on_delete` itself); resources are never
     removed by SQL of our own.
