@@ -2,8 +2,9 @@
 
 `start()` recreates the `bench` database (unless kept), migrates it, mints a `system/*.*`
 token with `manage.py issue_token` (a backend-services grant, as an integrator holds), and
-starts the web process as `make run` does (`python -m backend.serve`). Nothing in the project is changed
-for the benchmark. Run alone: `python -m bench.ours serve` (prints the token; Ctrl-C stops it).
+starts the web process as `make run` does (`python -m backend.serve`). Nothing in the project
+is changed for the benchmark. Run alone: `python -m bench.ours serve` (prints the token; Ctrl-C
+stops it).
 """
 
 from __future__ import annotations
